@@ -1,0 +1,1 @@
+"""Organisation: departments (handling and territorial), users, roles and scope."""

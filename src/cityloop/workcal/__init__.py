@@ -1,0 +1,1 @@
+"""Working-time calendar: time limits, working schedule, holidays, deadline arithmetic."""
