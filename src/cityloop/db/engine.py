@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,7 +31,11 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(conn: Any) -> None:
         # Writers take the write lock up front. A deferred transaction that reads and then
         # writes can fail with SQLITE_BUSY without waiting; IMMEDIATE waits on busy_timeout.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Readers (execution option cityloop_read=True) stay deferred and never block writers.
+        if conn.get_execution_options().get("cityloop_read"):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -53,12 +57,24 @@ class Database:
     """An engine plus the session factory that units of work draw from."""
 
     def __init__(
-        self, engine: Engine, session_factory: Callable[[], Session] | None = None
+        self,
+        engine: Engine,
+        session_factory: Callable[[], Session] | None = None,
+        read_session_factory: Callable[[], Session] | None = None,
     ) -> None:
         self.engine = engine
         self.session_factory: Callable[[], Session] = session_factory or sessionmaker(
             bind=engine, expire_on_commit=False
         )
+        if read_session_factory is None:
+            read_session_factory = (
+                session_factory
+                if session_factory is not None
+                else sessionmaker(
+                    bind=engine.execution_options(cityloop_read=True), expire_on_commit=False
+                )
+            )
+        self.read_session_factory: Callable[[], Session] = read_session_factory
 
     @classmethod
     def from_url(cls, url: str) -> Database:
@@ -69,4 +85,8 @@ class Database:
         return self.engine.dialect.name
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.session_factory)
+        return UnitOfWork(self.session_factory, self.read_session_factory)
+
+    def read_connection(self) -> Connection:
+        """A connection whose transactions only read (deferred BEGIN on SQLite)."""
+        return self.engine.execution_options(cityloop_read=True).connect()

@@ -11,6 +11,7 @@ from cityloop.db.base import Base
 
 MODEL_MODULES = (
     "cityloop.org.models",
+    "cityloop.audit.models",
     "cityloop.catalog.models",
     "cityloop.workcal.models",
 )

@@ -14,7 +14,20 @@ from sqlalchemy.orm import Session
 
 
 class UnitOfWork:
-    def __init__(self, session_factory: Callable[[], Session]) -> None:
+    """``with uow:`` opens a writing transaction; ``with uow.read():`` a reading one.
+
+    The distinction matters on SQLite, where a writing transaction takes the database's single
+    write lock at BEGIN (so read-then-write never deadlocks) while a reading one must not hold
+    it: a long export would otherwise stall every intake.
+    """
+
+    def __init__(
+        self,
+        session_factory: Callable[[], Session],
+        read_session_factory: Callable[[], Session] | None = None,
+    ) -> None:
+        self._write_factory = session_factory
+        self._read_factory = read_session_factory or session_factory
         self._session_factory = session_factory
         self._session: Session | None = None
 
@@ -42,6 +55,12 @@ class UnitOfWork:
         finally:
             session.close()
             self._session = None
+            self._session_factory = self._write_factory
+
+    def read(self) -> UnitOfWork:
+        """Use as ``with uow.read():`` for a transaction that only reads."""
+        self._session_factory = self._read_factory
+        return self
 
     def commit(self) -> None:
         self.session.commit()

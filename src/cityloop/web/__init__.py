@@ -1,0 +1,1 @@
+"""The web: HTTP API under /api/v1, public pages, staff workbenches, dashboard."""

@@ -1,0 +1,58 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from cityloop import __version__
+from cityloop.db.engine import Database
+from cityloop.errors import CityloopError
+
+
+def create_app(database: Database | None = None) -> FastAPI:
+    """Build the app. Tests pass their own ``database``; production opens the configured one."""
+    if database is None:
+        from cityloop.cli_support import open_database
+
+        database = open_database()
+
+    app = FastAPI(
+        title="cityloop",
+        version=__version__,
+        description="Closed-loop urban management: cases, filing standard, grid, evaluation.",
+    )
+    app.state.database = database
+
+    @app.exception_handler(CityloopError)
+    async def _domain_error(_request: Request, exc: CityloopError) -> JSONResponse:
+        return JSONResponse(status_code=exc.status_code, content=exc.to_dict())
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        first = errors[0] if errors else {"loc": ("body",), "msg": "invalid input"}
+        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "form")]
+        field = ".".join(loc) or "body"
+        return JSONResponse(
+            status_code=422,
+            content={
+                "error": "InvalidInput",
+                "message": f"{field}: {first.get('msg', 'invalid')}",
+                "field": field,
+                "details": [
+                    {"field": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg")}
+                    for e in errors
+                ],
+            },
+        )
+
+    @app.get("/health", tags=["meta"])
+    def health() -> dict[str, str]:
+        with database.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__, "database": database.dialect}
+
+    return app
