@@ -353,10 +353,13 @@ def callback_due(facts: CaseFacts, policy: LoopPolicy) -> str | None:
 
 def void_request_pending(facts: CaseFacts, policy: LoopPolicy) -> str | None:
     """the state before the void request is known"""
+    # A missing or impossible value means a corrupt row: refuse rather than guess where to go.
+    if facts.state_before_void is None:
+        return "the state before the void request was not recorded, so there is nowhere to return"
     if facts.state_before_void not in VOIDABLE_STATES:
         return (
-            "the state before the void request is unknown "
-            f"({facts.state_before_void!r}); cannot return to it"
+            f"the recorded state before the void request, '{facts.state_before_void}', is not "
+            "one a void request can come from"
         )
     return None
 

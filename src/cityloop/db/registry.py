@@ -12,6 +12,8 @@ from cityloop.db.base import Base
 MODEL_MODULES = (
     "cityloop.org.models",
     "cityloop.audit.models",
+    "cityloop.cityconfig.models",
+    "cityloop.cases.models",
     "cityloop.catalog.models",
     "cityloop.workcal.models",
 )

@@ -48,3 +48,17 @@ class User(Base):
     password_changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     department: Mapped[Department] = relationship()
+
+
+class ApiToken(Base):
+    """An opaque bearer token or web session. Only its SHA-256 is stored, so a leaked database
+    does not leak live sessions; deleting the row (or disabling the user) revokes it."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "bearer" (API) or "session" (web UI)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import secrets
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from cityloop.audit.service import record
@@ -12,7 +15,7 @@ from cityloop.db.base import utcnow
 from cityloop.db.uow import UnitOfWork
 from cityloop.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from cityloop.org.domain import ALLOWED_PARENT_KINDS, Actor, DepartmentKind, Role
-from cityloop.org.models import Department, User
+from cityloop.org.models import ApiToken, Department, User
 from cityloop.org.passwords import DUMMY_HASH, hash_password, needs_rehash, verify_password
 from cityloop.org.schemas import DepartmentCreate, DepartmentPublic, UserCreate, UserPublic
 
@@ -24,6 +27,10 @@ def require_role(actor: Actor, *roles: Role) -> None:
         raise PermissionDenied(
             f"role '{actor.role.value}' may not do this; it needs one of: {names}"
         )
+
+
+# Who may list staff accounts: the centre's managers and admins, not department operators.
+USER_READERS = (Role.ADMIN, Role.LEADER, Role.SHIFT_SUPERVISOR, Role.DISPATCHER)
 
 
 # --- departments -------------------------------------------------------------------------
@@ -208,3 +215,54 @@ def authenticate(uow: UnitOfWork, *, username: str, password: str) -> Actor:
             user.password_hash = hash_password(password)
             uow.commit()
         return actor_for(session, user)
+
+
+# --- tokens ------------------------------------------------------------------------------
+
+TOKEN_LIFETIME = {"bearer": dt.timedelta(hours=12), "session": dt.timedelta(hours=12)}
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(uow: UnitOfWork, actor: Actor, *, kind: str = "bearer") -> str:
+    """Create a random token for ``actor``; the caller hands it out once and never stores it."""
+    if actor.user_id is None:
+        raise PermissionDenied("the system actor cannot hold a token")
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    with uow:
+        session = uow.session
+        # Expired tokens are dead weight; sweeping them here keeps the table small.
+        session.execute(delete(ApiToken).where(ApiToken.expires_at < now))
+        session.add(
+            ApiToken(
+                token_hash=_token_hash(token),
+                user_id=actor.user_id,
+                kind=kind,
+                created_at=now,
+                expires_at=now + TOKEN_LIFETIME[kind],
+            )
+        )
+        record(session, actor, action=f"auth.{kind}", entity="user", entity_id=actor.user_id)
+        uow.commit()
+    return token
+
+
+def actor_for_token(uow: UnitOfWork, token: str) -> Actor:
+    with uow.read():
+        session = uow.session
+        row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
+        if row is None or row.expires_at <= utcnow():
+            raise Unauthenticated("the token is unknown or has expired; log in again")
+        user = session.get(User, row.user_id)
+        if user is None or not user.active:
+            raise Unauthenticated("this account is disabled")
+        return actor_for(session, user)
+
+
+def revoke_token(uow: UnitOfWork, token: str) -> None:
+    with uow:
+        uow.session.execute(delete(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
+        uow.commit()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -49,6 +49,9 @@ def create_app(database: Database | None = None) -> FastAPI:
             },
         )
 
+    for router in _routers():
+        app.include_router(router)
+
     @app.get("/health", tags=["meta"])
     def health() -> dict[str, str]:
         with database.engine.connect() as conn:
@@ -56,3 +59,10 @@ def create_app(database: Database | None = None) -> FastAPI:
         return {"status": "ok", "version": __version__, "database": database.dialect}
 
     return app
+
+
+def _routers() -> list[APIRouter]:
+    """Every capability's routes. Add a line when a capability gains a ``views.py``."""
+    from cityloop.org.views import router as org_router
+
+    return [org_router]

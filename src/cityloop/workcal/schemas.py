@@ -10,6 +10,7 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from cityloop.errors import InvalidInput
 from cityloop.workcal.schedule import DayKind, parse_periods, resolve_timezone
 
 # Years a city may describe: the package starts at 2004; far futures are typos.
@@ -61,7 +62,11 @@ class ScheduleUpdate(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        resolve_timezone(value)  # InvalidInput is a ValueError-free sentence; re-raise below
+        try:
+            resolve_timezone(value)
+        except InvalidInput as exc:
+            # pydantic reports ValueErrors as field errors; any other exception would escape.
+            raise ValueError(exc.message) from None
         return value
 
     @classmethod

@@ -172,9 +172,7 @@ def test_the_brief_example_message_reads_naturally() -> None:
     )
     with pytest.raises(RuleViolation) as caught:
         decide(CaseState.DISPATCHED, CaseAction.CLOSE, Role.DISPATCHER, PERMISSIVE)
-    assert caught.value.message.startswith(
-        "action 'close' is not possible in state 'dispatched'"
-    )
+    assert caught.value.message.startswith("action 'close' is not possible in state 'dispatched'")
     assert "dispose" in caught.value.message  # it says what is possible there
 
 
@@ -248,11 +246,7 @@ def test_every_open_state_has_an_owner_who_can_move_it_on() -> None:
             assert point.step is None
             continue
         assert point.owner is not None, state
-        moves = [
-            a
-            for a in allowed_actions(state, point.owner, PERMISSIVE)
-            if a != CaseAction.URGE
-        ]
+        moves = [a for a in allowed_actions(state, point.owner, PERMISSIVE) if a != CaseAction.URGE]
         assert moves, f"the owner of {state} has nothing to do there"
 
 

@@ -1,0 +1,1 @@
+"""Package data: shipped WGS-84 boundaries (see ATTRIBUTION.md)."""

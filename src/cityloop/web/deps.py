@@ -1,0 +1,48 @@
+"""Typed FastAPI dependencies shared by every capability's ``views.py``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+
+from cityloop.db.engine import Database
+from cityloop.db.uow import UnitOfWork
+from cityloop.errors import Unauthenticated
+from cityloop.org import service as org
+from cityloop.org.domain import Actor
+
+SESSION_COOKIE = "cityloop_session"
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+
+
+def get_uow(database: DatabaseDep) -> UnitOfWork:
+    return database.uow()
+
+
+UowDep = Annotated[UnitOfWork, Depends(get_uow)]
+
+
+def get_current_actor(
+    request: Request,
+    database: DatabaseDep,
+    bearer: Annotated[str | None, Depends(oauth2_scheme)],
+) -> Actor:
+    """The API takes a bearer token; the web UI sends its session cookie instead."""
+    token = bearer or request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise Unauthenticated("log in first: send 'Authorization: Bearer <token>'")
+    return org.actor_for_token(database.uow(), token)
+
+
+CurrentActor = Annotated[Actor, Depends(get_current_actor)]
