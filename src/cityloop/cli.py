@@ -26,10 +26,22 @@ app.add_typer(user_app, name="user")
 app.add_typer(dept_app, name="dept")
 
 
+_mounted = False
+
+
 def _mount_optional() -> None:
     """Mount capability CLIs. Each package exposes `app` in its cli.py."""
+    global _mounted
+    if _mounted:
+        return
+    _mounted = True
+    from cityloop.cases.cli import app as case_app
+    from cityloop.cases.cli import worker
     from cityloop.catalog.cli import app as catalog_app
     from cityloop.workcal.cli import app as calendar_app
+
+    app.add_typer(case_app, name="case", help="Cases: report, show, act, list.")
+    app.command("worker")(worker)
 
     app.add_typer(catalog_app, name="catalog", help="Component and event classes; filing standard.")
     app.add_typer(calendar_app, name="calendar", help="Working-time calendar and deadlines.")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -36,13 +38,26 @@ def record(
     return entry
 
 
+class AuditPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: dt.datetime
+    actor_username: str
+    actor_role: str
+    action: str
+    entity: str
+    entity_id: str
+    detail: dict[str, Any]
+
+
 def list_entries(
     uow: UnitOfWork, *, entity: str | None = None, entity_id: object | None = None, limit: int = 200
-) -> list[AuditEntry]:
+) -> list[AuditPublic]:
     with uow.read():
         stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
         if entity is not None:
             stmt = stmt.where(AuditEntry.entity == entity)
         if entity_id is not None:
             stmt = stmt.where(AuditEntry.entity_id == str(entity_id))
-        return list(uow.session.scalars(stmt))
+        return [AuditPublic.model_validate(row) for row in uow.session.scalars(stmt)]

@@ -31,6 +31,7 @@ class Case(Base):
     __tablename__ = "case_file"
     __table_args__ = (
         Index("ix_case_file_state_deadline", "state", "step_deadline"),
+        Index("ix_case_file_step_deadline", "step_deadline"),
         Index("ix_case_file_department_state", "department_id", "state"),
         Index("ix_case_file_reported_at", "reported_at"),
     )
@@ -78,6 +79,8 @@ class Case(Base):
     step_pauses: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
     step_extensions: Mapped[int] = mapped_column(Integer, default=0)
     step_deadline: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # When the light turns yellow (80 % used): stored so the worker finds due rows by index.
+    step_warn_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
     paused_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     paused_step: Mapped[str | None] = mapped_column(String(16))
     step_warned: Mapped[bool] = mapped_column(Boolean, default=False)  # yellow handled

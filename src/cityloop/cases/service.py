@@ -9,6 +9,7 @@ commit leaves nothing written.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -52,7 +53,7 @@ from cityloop.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from cityloop.grid.coords import to_wgs84
 from cityloop.org.domain import Actor, DepartmentKind, Role
 from cityloop.org.models import Department, User
-from cityloop.workcal.domain import Light, TimeLimit, WorkingCalendar, parse_time_limit
+from cityloop.workcal.domain import Light, TimeLimit, Unit, WorkingCalendar, parse_time_limit
 from cityloop.workcal.service import calendar_in
 
 # Actions whose form must carry a reason: refusals, requests and negative findings are
@@ -302,11 +303,18 @@ def _parse_limit(text: str) -> TimeLimit:
 
 def _recompute_deadline(case: Case, ctx: Context) -> None:
     assert case.step_started_at is not None and case.step_limit is not None
+    limit = _parse_limit(case.step_limit)
+    pauses = _pauses(case)
     case.step_deadline = ctx.calendar.deadline(
+        case.step_started_at, limit, pauses=pauses, extensions=case.step_extensions
+    )
+    total = ctx.calendar.limit_minutes(limit, extensions=case.step_extensions)
+    share = ctx.calendar.thresholds.yellow_percent / 100
+    warn_minutes = max(1, math.ceil(total * share))
+    case.step_warn_at = ctx.calendar.deadline(
         case.step_started_at,
-        _parse_limit(case.step_limit),
-        pauses=_pauses(case),
-        extensions=case.step_extensions,
+        TimeLimit(amount=warn_minutes, unit=Unit.MINUTE, clock=limit.clock),
+        pauses=pauses,
     )
 
 
@@ -324,6 +332,7 @@ def _start_step(
         case.step_started_at = None
         case.step_limit = None
         case.step_deadline = None
+        case.step_warn_at = None
         return
     case.step = step.value
     case.step_started_at = now
@@ -344,6 +353,7 @@ def _apply_clock(
         case.paused_step = case.step
         case.step = None
         case.step_deadline = None
+        case.step_warn_at = None
     elif t.clock is domain.ClockEffect.RESUME:
         if case.paused_at is not None and case.paused_step is not None:
             case.step = case.paused_step

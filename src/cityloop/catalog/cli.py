@@ -60,16 +60,12 @@ def _counts_line(counts: FamilyCounts | FamilyChanges) -> str:
 def _changes_line(changes: FamilyChanges) -> str:
     if not changes.changed:
         return "  no changes"
-    parts = [
-        f"{changes.classes_added} classes added",
-        f"{changes.classes_updated} updated",
-        f"{changes.classes_retired} retired",
-        f"{changes.rows_added} criterion rows added",
-        f"{changes.rows_updated} updated",
-        f"{changes.rows_retired} retired",
-        f"{changes.rows_unchanged} unchanged",
-    ]
-    return "  " + ", ".join(parts)
+    return (
+        f"  classes: {changes.classes_added} added, {changes.classes_updated} updated, "
+        f"{changes.classes_retired} retired; criterion rows: {changes.rows_added} added, "
+        f"{changes.rows_updated} updated, {changes.rows_retired} retired, "
+        f"{changes.rows_unchanged} unchanged"
+    )
 
 
 def _print_report(report: ImportReport) -> None:

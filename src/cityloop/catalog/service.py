@@ -488,7 +488,14 @@ def list_classes(
         stmt = (
             select(MinorClass, MajorClass)
             .join(MajorClass, MinorClass.major_id == MajorClass.id)
-            .order_by(MinorClass.family, MajorClass.position, MajorClass.code, MinorClass.position)
+            .order_by(
+                MinorClass.family,
+                MajorClass.position,
+                MajorClass.code,
+                MinorClass.active.desc(),  # retired classes after the live ones
+                MinorClass.position,
+                MinorClass.code,
+            )
         )
         if family is not None:
             stmt = stmt.where(MinorClass.family == family.value)
@@ -503,7 +510,7 @@ def list_classes(
                     MajorClass.name.contains(text, autoescape=True),
                 )
             )
-        pairs = session.execute(stmt).tuples().all()
+        pairs = session.execute(stmt).all()
         counts = _active_row_counts(session, [minor.id for minor, _ in pairs])
         return [_minor_public(minor, major, counts.get(minor.id, 0)) for minor, major in pairs]
 

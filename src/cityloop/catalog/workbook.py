@@ -360,6 +360,7 @@ class _SheetReader:
                 self.problem(
                     row, f"major class {self._major[0]} starts here but the row has no minor class"
                 )
+                self._minor_broken = True  # its criterion rows belong to no class: skip them
             name = self._name(name_cell, row, "minor class") if name_cell.fresh else None
             current = self._minor[1] if self._minor is not None else None
             if name is not None and name != current and not self._minor_broken:

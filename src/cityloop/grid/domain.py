@@ -51,7 +51,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -65,7 +65,7 @@ from cityloop.grid.boundaries import Boundary
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 GeomArray = npt.NDArray[np.object_]
-Polygonal = Polygon | MultiPolygon
+Polygonal: TypeAlias = Polygon | MultiPolygon
 
 DEFAULT_CELL_SIZE = 100.0
 SERIAL_MAX = 999  # three digits
@@ -207,7 +207,7 @@ class _PolyProjection:
         fit_x, fit_y = self._exact_uv(fit_u, fit_v)
         chk_x, chk_y = self._exact_uv(chk_u, chk_v)
 
-        best: tuple[float, int, FloatArray, FloatArray] | None = None
+        best: tuple[float, int, npt.NDArray[Any], npt.NDArray[Any]] | None = None
         for degree in range(1, _POLY_MAX_DEGREE + 1):
             design = _monomials(fit_u, fit_v, degree)
             cx = np.linalg.lstsq(design, fit_x, rcond=None)[0]
@@ -255,7 +255,7 @@ def _monomials(u: FloatArray, v: FloatArray, degree: int) -> FloatArray:
     return np.column_stack(columns)
 
 
-def _horner_layout(coefficients: FloatArray, degree: int) -> list[list[float]]:
+def _horner_layout(coefficients: npt.NDArray[Any], degree: int) -> list[list[float]]:
     """Split monomial coefficients (order of :func:`_monomials`) into P_i(v) coefficient lists."""
     out: list[list[float]] = []
     k = 0
@@ -429,8 +429,8 @@ class Grid:
         """
         x, y = self._transform_scalar(lon, lat)
         lat_ = self.lattice
-        fx = (x - lat_.x0) / lat_.cell_size
-        fy = (y - lat_.y0) / lat_.cell_size
+        fx: float = (x - lat_.x0) / lat_.cell_size
+        fy: float = (y - lat_.y0) / lat_.cell_size
         col = math.floor(fx)
         j = math.floor(fy)
         fx -= col

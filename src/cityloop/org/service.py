@@ -201,6 +201,15 @@ def load_actor(uow: UnitOfWork, *, user_id: int) -> Actor:
         return actor_for(uow.session, user)
 
 
+def actor_by_username(uow: UnitOfWork, username: str) -> Actor:
+    """The actor for a trusted local caller (the CLI run by someone with a shell on the server)."""
+    with uow.read():
+        user = _user_by_username(uow.session, username)
+        if not user.active:
+            raise Unauthenticated(f"the account '{username}' is disabled")
+        return actor_for(uow.session, user)
+
+
 def authenticate(uow: UnitOfWork, *, username: str, password: str) -> Actor:
     """Check a password. The same error for an unknown user and a wrong password."""
     with uow:

@@ -54,8 +54,9 @@ def create_app(database: Database | None = None) -> FastAPI:
 
     @app.get("/health", tags=["meta"])
     def health() -> dict[str, str]:
-        with database.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        uow = database.uow()
+        with uow.read():
+            uow.session.execute(text("SELECT 1"))
         return {"status": "ok", "version": __version__, "database": database.dialect}
 
     return app
@@ -63,6 +64,8 @@ def create_app(database: Database | None = None) -> FastAPI:
 
 def _routers() -> list[APIRouter]:
     """Every capability's routes. Add a line when a capability gains a ``views.py``."""
+    from cityloop.cases.views import router as cases_router
     from cityloop.org.views import router as org_router
+    from cityloop.workcal.views import router as calendar_router
 
-    return [org_router]
+    return [org_router, cases_router, calendar_router]

@@ -24,6 +24,7 @@ from cityloop.org.domain import SYSTEM_ACTOR
 from cityloop.workcal import service
 from cityloop.workcal.domain import WorkingCalendar, parse_time_limit
 from cityloop.workcal.schedule import parse_day_kind, parse_periods
+from cityloop.workcal.schemas import SchedulePublic
 
 OUTPUT_FORMAT = "%Y-%m-%d %H:%M"
 
@@ -212,13 +213,16 @@ def year_list() -> None:
         typer.echo(f"{row.year}\t{row.note}")
 
 
+def _schedule_line(schedule: SchedulePublic) -> str:
+    periods = ",".join(f"{p.start:%H:%M}-{p.end:%H:%M}" for p in schedule.periods)
+    return f"{schedule.timezone} {periods} ({schedule.minutes_per_day} min/day)"
+
+
 @schedule_app.command("show")
 def schedule_show() -> None:
     """Print the timezone and working periods."""
     schedule = service.get_schedule(open_database().uow())
-    periods = ",".join(f"{p.start:%H:%M}-{p.end:%H:%M}" for p in schedule.periods)
-    default = " (default)" if schedule.is_default else ""
-    typer.echo(f"{schedule.timezone} {periods} ({schedule.minutes_per_day} min/day){default}")
+    typer.echo(_schedule_line(schedule) + (" (default)" if schedule.is_default else ""))
 
 
 @schedule_app.command("set")
@@ -234,4 +238,4 @@ def schedule_set(
         timezone=timezone,
         periods=[(p.start, p.end) for p in parsed],
     )
-    typer.echo(f"schedule set: {schedule.timezone} {periods} ({schedule.minutes_per_day} min/day)")
+    typer.echo(f"schedule set: {_schedule_line(schedule)}")

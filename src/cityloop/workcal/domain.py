@@ -26,6 +26,7 @@ from cityloop.workcal.engine import (
     between_continuous,
 )
 from cityloop.workcal.schedule import (
+    CHINESE_CALENDAR,
     DEFAULT_PERIODS,
     DEFAULT_SCHEDULE,
     DEFAULT_TIMEZONE,
@@ -40,6 +41,7 @@ from cityloop.workcal.schedule import (
 )
 
 __all__ = [
+    "CHINESE_CALENDAR",
     "CLOCK_CODES",
     "DEFAULT_PERIODS",
     "DEFAULT_SCHEDULE",
@@ -324,7 +326,7 @@ class WorkingCalendar:
             schedule,
             self.overrides,
             self.covered_years,
-            holiday_source if holiday_source is not None else ChineseCalendarSource(),
+            holiday_source if holiday_source is not None else CHINESE_CALENDAR,
         )
         day_seconds = schedule.minutes_per_day * 60
         continuous = {Unit.MINUTE: 60, Unit.HOUR: 3600, Unit.DAY: 86400}

@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
 from itertools import accumulate
 
 import numpy as np
@@ -158,6 +159,50 @@ def between_continuous(a: float, b: float, pauses: Sequence[Pause]) -> float:
     return total
 
 
+YearOverrides = frozenset[tuple[dt.date, DayKind]]
+
+
+@lru_cache(maxsize=512)
+def year_intervals(
+    schedule: WorkSchedule,
+    year: int,
+    overrides: YearOverrides,
+    source: HolidaySource | None,
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Working intervals ``(starts, ends)`` of one local year, in epoch seconds.
+
+    ``source`` is None for a year the city covered itself (Monday-Friday unless overridden).
+    Cached process-wide on everything that decides the answer, so the calendar that the service
+    layer rebuilds for every request costs a dictionary lookup per year, not ~1 ms of zone
+    conversions and holiday look-ups.
+    """
+    kinds = dict(overrides)
+    tz = schedule.tz
+    periods = schedule.periods
+    starts: list[float] = []
+    ends: list[float] = []
+    day = dt.date(year, 1, 1)
+    while day.year == year:
+        kind = kinds.get(day)
+        if kind is not None:
+            works = kind is DayKind.WORKDAY
+        elif source is not None:
+            works = source.is_workday(day)
+        else:
+            works = day.weekday() < 5
+        if works:
+            for period in periods:
+                # Through the zone, not "midnight + offset": a zone with daylight saving time
+                # shifts the instant of 08:00 twice a year.
+                start = dt.datetime.combine(day, period.start, tzinfo=tz).timestamp()
+                end = dt.datetime.combine(day, period.end, tzinfo=tz).timestamp()
+                if end > start:
+                    starts.append(start)
+                    ends.append(end)
+        day += _ONE_DAY
+    return tuple(starts), tuple(ends)
+
+
 class WorkingTimeline:
     """Day types plus lazily built interval tables for one schedule.
 
@@ -175,9 +220,12 @@ class WorkingTimeline:
     ) -> None:
         self.schedule = schedule
         self._overrides = dict(overrides)
+        by_year: dict[int, set[tuple[dt.date, DayKind]]] = {}
+        for day, kind in self._overrides.items():
+            by_year.setdefault(day.year, set()).add((day, kind))
+        self._overrides_by_year = {year: frozenset(items) for year, items in by_year.items()}
         self._local_years = frozenset(covered_years)
         self._source = source
-        self._year_intervals: dict[int, tuple[list[float], list[float]]] = {}
         self._tables: _Tables | None = None
 
     # --- day types ---------------------------------------------------------------------
@@ -200,29 +248,14 @@ class WorkingTimeline:
 
     # --- tables ------------------------------------------------------------------------
 
-    def _intervals_of(self, year: int) -> tuple[list[float], list[float]]:
-        cached = self._year_intervals.get(year)
-        if cached is not None:
-            return cached
+    def _intervals_of(self, year: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
         self.require_year(year)
-        tz = self.schedule.tz
-        periods = self.schedule.periods
-        starts: list[float] = []
-        ends: list[float] = []
-        day = dt.date(year, 1, 1)
-        while day.year == year:
-            if self.is_working_day(day):
-                for period in periods:
-                    # Through the zone, not "midnight + offset": a zone with daylight saving
-                    # time shifts the instant of 08:00 twice a year.
-                    s = dt.datetime.combine(day, period.start, tzinfo=tz).timestamp()
-                    e = dt.datetime.combine(day, period.end, tzinfo=tz).timestamp()
-                    if e > s:
-                        starts.append(s)
-                        ends.append(e)
-            day += _ONE_DAY
-        self._year_intervals[year] = (starts, ends)
-        return starts, ends
+        return year_intervals(
+            self.schedule,
+            year,
+            self._overrides_by_year.get(year, frozenset()),
+            self._source if self._source.covers(year) else None,
+        )
 
     def _build(self, first: int, last: int) -> _Tables:
         starts: list[float] = []
@@ -290,7 +323,11 @@ class WorkingTimeline:
     def advance_batch(
         self, starts: NDArray[np.float64], amounts: NDArray[np.float64]
     ) -> NDArray[np.float64]:
-        """Vectorised ``advance`` without pauses: the same two searches, on whole arrays."""
+        """Vectorised ``advance`` without pauses: the same two searches, on whole arrays.
+
+        One table spans every start, so a batch whose starts straddle an unknown year (2026
+        and 2028 with 2027 unknown) raises for that year; callers split such batches.
+        """
         if starts.size == 0:
             return np.empty(0, dtype=np.float64)
         tables = self.tables_for(float(starts.min()), float(starts.max()))

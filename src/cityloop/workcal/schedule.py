@@ -203,16 +203,25 @@ class HolidaySource(Protocol):
         """Whether ``day`` is a working day; only asked for days of covered years."""
         ...
 
+    def __hash__(self) -> int:
+        """Sources key the process-wide cache of year tables (identity hashing suffices)."""
+        ...
+
 
 class ChineseCalendarSource:
     """The State Council's arrangements, as bundled in the ``chinesecalendar`` package.
 
     The package raises ``NotImplementedError`` outside the years it carries (2004 up to the
-    year it was last released for), so coverage is probed once per year and remembered.
+    year it was last released for), so coverage is probed once per year through its public
+    ``is_workday`` and remembered. Day look-ups then read the package's exported ``holidays``
+    and ``workdays`` tables with the package's own rule: its ``is_workday`` recomputes the
+    covered range on every call, which made building one year's table cost ~15 ms.
     """
 
     def __init__(self) -> None:
         self._covered: dict[int, bool] = {}
+        self._holidays = chinese_calendar.holidays
+        self._workdays = chinese_calendar.workdays
 
     def covers(self, year: int) -> bool:
         known = self._covered.get(year)
@@ -227,7 +236,12 @@ class ChineseCalendarSource:
         return known
 
     def is_workday(self, day: dt.date) -> bool:
-        return bool(chinese_calendar.is_workday(day))
+        return day in self._workdays or (day.weekday() < 5 and day not in self._holidays)
+
+
+# Shared by every calendar: its coverage answers, and the process-wide cache of year tables
+# keyed on the source, are then reused across the calendars built per request.
+CHINESE_CALENDAR = ChineseCalendarSource()
 
 
 def missing_year_error(year: int) -> ConfigurationError:

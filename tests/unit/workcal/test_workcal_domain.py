@@ -658,3 +658,57 @@ def test_limit_arrays_refuse_a_non_positive_amount() -> None:
 def test_time_limits_built_by_hand_work_like_parsed_ones(cal: WorkingCalendar) -> None:
     limit = TimeLimit(amount=2, unit=Unit.DAY, clock=Clock.WORKING)
     assert local(cal.deadline(at("2026-09-30 17:00"), limit)) == "2026-10-09 17:00"
+
+
+# --- holiday source and caching ------------------------------------------------------------------
+
+
+def test_the_chinesecalendar_source_agrees_with_the_package_on_every_covered_day() -> None:
+    import chinese_calendar
+
+    source = ChineseCalendarSource()
+    years = [y for y in range(2000, 2031) if source.covers(y)]
+    assert years[0] == 2004  # the package starts there
+    day = dt.date(years[0], 1, 1)
+    while day.year <= years[-1]:
+        assert source.is_workday(day) == chinese_calendar.is_workday(day), day
+        day += dt.timedelta(days=1)
+
+
+def test_the_chinesecalendar_source_does_not_cover_years_it_lacks() -> None:
+    source = ChineseCalendarSource()
+    assert source.covers(2003) is False
+    assert source.covers(2099) is False
+
+
+class _CountingSource:
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def covers(self, year: int) -> bool:
+        return year == 2026
+
+    def is_workday(self, day: dt.date) -> bool:
+        self.asked += 1
+        return day.weekday() < 5
+
+
+def test_calendars_rebuilt_per_request_reuse_the_year_tables() -> None:
+    source = _CountingSource()
+    first = WorkingCalendar(holiday_source=source)
+    assert deadline(first, "2026-03-06 17:00", "2工作时") == "2026-03-09 09:00"
+    assert source.asked == 365
+    again = WorkingCalendar(holiday_source=source)
+    assert deadline(again, "2026-03-06 17:00", "2工作时") == "2026-03-09 09:00"
+    assert source.asked == 365  # served from the cache
+
+
+def test_a_different_override_is_not_served_a_cached_table() -> None:
+    source = _CountingSource()
+    assert deadline(WorkingCalendar(holiday_source=source), "2026-03-06 17:00", "2工作时") == (
+        "2026-03-09 09:00"
+    )
+    closed = WorkingCalendar(
+        overrides={dt.date(2026, 3, 9): DayKind.HOLIDAY}, holiday_source=source
+    )
+    assert deadline(closed, "2026-03-06 17:00", "2工作时") == "2026-03-10 09:00"

@@ -2,7 +2,6 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 04:00:18.041394
 """
 
 from __future__ import annotations
@@ -282,6 +281,7 @@ def upgrade() -> None:
         sa.Column("step_pauses", sa.JSON(), nullable=False),
         sa.Column("step_extensions", sa.Integer(), nullable=False),
         sa.Column("step_deadline", cityloop.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("step_warn_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("paused_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("paused_step", sa.String(length=16), nullable=True),
         sa.Column("step_warned", sa.Boolean(), nullable=False),
@@ -353,6 +353,10 @@ def upgrade() -> None:
         batch_op.create_index("ix_case_file_reported_at", ["reported_at"], unique=False)
         batch_op.create_index(
             "ix_case_file_state_deadline", ["state", "step_deadline"], unique=False
+        )
+        batch_op.create_index("ix_case_file_step_deadline", ["step_deadline"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_case_file_step_warn_at"), ["step_warn_at"], unique=False
         )
 
     op.create_table(
@@ -441,6 +445,8 @@ def downgrade() -> None:
 
     op.drop_table("case_event")
     with op.batch_alter_table("case_file", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_case_file_step_warn_at"))
+        batch_op.drop_index("ix_case_file_step_deadline")
         batch_op.drop_index("ix_case_file_state_deadline")
         batch_op.drop_index("ix_case_file_reported_at")
         batch_op.drop_index(batch_op.f("ix_case_file_minor_id"))
