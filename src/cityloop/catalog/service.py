@@ -52,7 +52,12 @@ from cityloop.catalog.schemas import (
     MinorClassDetail,
     MinorClassPublic,
 )
-from cityloop.catalog.workbook import DEFAULT_TITLE, read_workbook, write_workbook
+from cityloop.catalog.workbook import (
+    DEFAULT_TITLE,
+    check_export_path,
+    read_workbook,
+    write_workbook,
+)
 from cityloop.db.base import utcnow
 from cityloop.db.uow import UnitOfWork
 from cityloop.errors import Conflict, InvalidInput, NotFound
@@ -412,13 +417,13 @@ def export_workbook(
 
     Read-only, so any staff user may export; retired classes and rows are left out.
     """
+    check_export_path(path)
     catalog = current_catalog(uow, family=family)
     if not catalog.families:
         which = f"the {family.value} catalog is" if family else "the catalog is"
         raise InvalidInput(
             f"{which} empty; nothing to export (run `cityloop catalog load-defaults` "
-            "or import a workbook first)",
-            field="family",
+            "or import a workbook first)"
         )
     write_workbook(path, catalog, title=title)
     return [

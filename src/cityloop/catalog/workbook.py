@@ -639,18 +639,23 @@ def _write_sheet(ws: Worksheet, spec: FamilySpec, title: str) -> None:
     ws.print_title_rows = "1:2"
 
 
+def check_export_path(path: Path) -> None:
+    """Refuse a target the export cannot write, before any work is done."""
+    if path.is_dir():
+        raise InvalidInput(f"{path} is a directory; give a file name ending in .xlsx", field="file")
+    if path.suffix.lower() != ".xlsx":
+        raise InvalidInput(f"the export file must end in .xlsx, got {path.name}", field="file")
+    if not path.parent.is_dir():
+        raise InvalidInput(f"the folder {path.parent} does not exist", field="file")
+
+
 def write_workbook(path: Path, catalog: CatalogSpec, *, title: str = DEFAULT_TITLE) -> None:
     """Write the catalog in the shape ``read_workbook`` reads: one sheet per family.
 
     Written to a temporary file beside ``path`` and moved into place, so a failed export never
     leaves a half-written workbook where the old one was.
     """
-    if path.suffix.lower() != ".xlsx":
-        raise InvalidInput(f"the export file must end in .xlsx, got {path.name}", field="file")
-    if not path.parent.is_dir():
-        raise InvalidInput(f"the folder {path.parent} does not exist", field="file")
-    if path.is_dir():
-        raise InvalidInput(f"{path} is a directory", field="file")
+    check_export_path(path)
     workbook = Workbook()
     default_sheet = workbook.active
     if default_sheet is not None:

@@ -47,6 +47,7 @@ about 60 times faster than an STRtree query on the cell polygons, with identical
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Sequence
@@ -57,7 +58,7 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 from pyproj import CRS, Transformer
-from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry import MultiPolygon, Polygon, mapping
 
 from cityloop.errors import InvalidInput
 from cityloop.grid.boundaries import Boundary
@@ -168,7 +169,10 @@ def default_crs(lon: float) -> str:
     return f"+proj=tmerc +lat_0=0 +lon_0={cm} +k=1 +x_0=500000 +y_0=0 +ellps=GRS80 +units=m"
 
 
+@functools.lru_cache(maxsize=32)
 def _transformers(crs: str) -> tuple[Transformer, Transformer]:
+    """WGS-84 <-> grid CRS transformers, made once per CRS (creation costs ~0.1 s; pyproj >= 3.1
+    transformers are thread-safe)."""
     target = CRS.from_user_input(crs)
     if not target.is_projected:
         raise InvalidInput(f"The grid CRS {crs!r} is not a projected (metric) CRS.", field="crs")
@@ -210,8 +214,8 @@ class _PolyProjection:
         best: tuple[float, int, npt.NDArray[Any], npt.NDArray[Any]] | None = None
         for degree in range(1, _POLY_MAX_DEGREE + 1):
             design = _monomials(fit_u, fit_v, degree)
-            cx = np.linalg.lstsq(design, fit_x, rcond=None)[0]
-            cy = np.linalg.lstsq(design, fit_y, rcond=None)[0]
+            both = np.linalg.lstsq(design, np.column_stack([fit_x, fit_y]), rcond=None)[0]
+            cx, cy = both[:, 0], both[:, 1]
             check_design = _monomials(chk_u, chk_v, degree)
             error = float(
                 max(
@@ -236,8 +240,12 @@ class _PolyProjection:
         return exact_lattice_units(self._forward, self._lattice, lon, lat)
 
     def evaluate(self, lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Approximate lattice units. Only meaningful inside the fitted box (callers mask the
+        rest); clipping keeps far-away input from overflowing."""
         u = (lon - self.lon_c) * self.lon_k
         v = (lat - self.lat_c) * self.lat_k
+        np.clip(u, -2.0, 2.0, out=u)
+        np.clip(v, -2.0, 2.0, out=v)
         return _horner(self._cx, u, v), _horner(self._cy, u, v)
 
 
@@ -328,9 +336,15 @@ class Grid:
         self.index[self.rows, self.cols] = np.arange(n, dtype=np.int64)
         if int(np.count_nonzero(self.index >= 0)) != n:
             raise InvalidInput("Two cells occupy the same lattice square.")
-        self._code_to_index = {str(c): i for i, c in enumerate(self.codes)}
-        if len(self._code_to_index) != n:
+        if n and not bool(
+            np.all(np.char.str_len(self.codes) == CODE_LENGTH)
+            & np.all(np.char.startswith(self.codes, adcode))
+        ):
+            raise InvalidInput(f"Cell codes must be 15 digits starting with {adcode}.")
+        ordered = np.sort(self.codes)
+        if n and bool(np.any(ordered[1:] == ordered[:-1])):
             raise InvalidInput("Cell codes are not unique.")
+        self._code_to_index: dict[str, int] | None = None  # built on first use
 
         self._forward, self._inverse = _transformers(lattice.crs)
         # Lookup tables indexed from the south (j = nrows - 1 - row), flattened: j * ncols + col.
@@ -386,6 +400,8 @@ class Grid:
 
     def index_of(self, code: str) -> int | None:
         """The cell index of a 15-digit code, or None."""
+        if self._code_to_index is None:
+            self._code_to_index = {c: i for i, c in enumerate(self.codes.tolist())}
         return self._code_to_index.get(code)
 
     @property
@@ -431,6 +447,8 @@ class Grid:
         lat_ = self.lattice
         fx: float = (x - lat_.x0) / lat_.cell_size
         fy: float = (y - lat_.y0) / lat_.cell_size
+        if not (math.isfinite(fx) and math.isfinite(fy)):
+            return None  # NaN input, or a point pyproj cannot project
         col = math.floor(fx)
         j = math.floor(fy)
         fx -= col
@@ -637,7 +655,7 @@ class Grid:
                         "col": int(self.cols[i]),
                         "cut": bool(self.cut[i]),
                     },
-                    "geometry": shapely.geometry.mapping(self.polygons[i]),
+                    "geometry": mapping(self.polygons[i]),
                 }
             )
         return {"type": "FeatureCollection", "features": features}
@@ -700,35 +718,33 @@ def build_grid(
     lattice = Lattice(crs=crs, x0=x0, y0=y0, cell_size=s, nrows=nrows, ncols=ncols)
 
     # Corners once, shared by neighbouring squares: cells tile exactly in WGS-84 too.
-    # Corner arrays are indexed [k, c] with k from the south.
+    # Corner arrays are indexed [k, c] with k from the south; squares by flat = k * ncols + c.
     gx, gy = np.meshgrid(x0 + np.arange(ncols + 1) * s, y0 + np.arange(nrows + 1) * s)
     clon, clat = (np.asarray(a) for a in inverse.transform(gx, gy))
-    ring = [
-        (slice(None, -1), slice(None, -1)),  # south-west
-        (slice(None, -1), slice(1, None)),  # south-east
-        (slice(1, None), slice(1, None)),  # north-east
-        (slice(1, None), slice(None, -1)),  # north-west
-        (slice(None, -1), slice(None, -1)),  # closing
-    ]
-    square_coords = np.stack([np.stack([clon[r, c], clat[r, c]], axis=-1) for r, c in ring], 2)
-    squares = shapely.polygons(square_coords.reshape(-1, 5, 2))  # flat index k * ncols + c
+    del gx, gy
 
     outline = shapely.boundary(geometry)
     shapely.prepare(outline)
     shapely.prepare(geometry)
-    touches_line = shapely.intersects(outline, squares)
-    centres = shapely.get_coordinates(shapely.centroid(squares))
-    full = ~touches_line & shapely.intersects_xy(geometry, centres[:, 0], centres[:, 1])
+    # Only squares near the outline can be cut; every other square is wholly inside or wholly
+    # outside, and its centre (mean of its corners) says which.
+    candidates = np.flatnonzero(_near_outline(outline, forward, lattice))
+    touches = shapely.intersects(outline, _squares(clon, clat, candidates))
+    cut_flat = candidates[touches]
+    centre_lon = (clon[:-1, :-1] + clon[:-1, 1:] + clon[1:, 1:] + clon[1:, :-1]).ravel() / 4.0
+    centre_lat = (clat[:-1, :-1] + clat[:-1, 1:] + clat[1:, 1:] + clat[1:, :-1]).ravel() / 4.0
+    full = shapely.intersects_xy(geometry, centre_lon, centre_lat)
+    full[cut_flat] = False
+    del centre_lon, centre_lat
 
-    cut_flat = np.flatnonzero(touches_line)
-    pieces = _polygonal_parts(shapely.intersection(squares[cut_flat], geometry))
+    pieces = _clip_squares(geometry, clon, clat, cut_flat, ncols)
     keep = ~shapely.is_empty(pieces) & (shapely.area(pieces) > 0.0)
     cut_flat = cut_flat[keep]
     pieces = pieces[keep]
 
     full_flat = np.flatnonzero(full)
     flat = np.concatenate([full_flat, cut_flat])
-    polygons = np.concatenate([squares[full_flat], pieces])
+    polygons = np.concatenate([_squares(clon, clat, full_flat), pieces])
     is_cut = np.concatenate([np.zeros(full_flat.size, bool), np.ones(cut_flat.size, bool)])
     k, cols = np.divmod(flat, ncols)
     rows = nrows - 1 - k
@@ -744,6 +760,74 @@ def build_grid(
         polygons=polygons[order],
         cut=is_cut[order],
     )
+
+
+def _squares(clon: FloatArray, clat: FloatArray, flat: IntArray) -> GeomArray:
+    """WGS-84 polygons of lattice squares (flat = k * ncols + c) from the shared corner arrays."""
+    ncols = clon.shape[1] - 1
+    k, c = np.divmod(flat, ncols)
+    ring_k = np.stack([k, k, k + 1, k + 1, k], axis=1)  # SW, SE, NE, NW, SW
+    ring_c = np.stack([c, c + 1, c + 1, c, c], axis=1)
+    coords = np.stack([clon[ring_k, ring_c], clat[ring_k, ring_c]], axis=-1)
+    return np.asarray(shapely.polygons(coords), dtype=object)
+
+
+def _near_outline(
+    outline: shapely.Geometry, forward: Transformer, lattice: Lattice
+) -> npt.NDArray[np.bool_]:
+    """Flat boolean mask of the squares the outline may cross (k * ncols + c order).
+
+    The outline is densified in lon/lat to steps under a quarter cell, projected, and the
+    squares holding a sample are marked with their 8 neighbours: a stretch of the outline
+    between two samples is shorter than a quarter cell, so it can only cross squares next to
+    one that holds a sample.
+    """
+    s = lattice.cell_size
+    step_deg = s / 4.0 / 111_320.0  # a degree of latitude is >= 110.5 km; of longitude less
+    coords = shapely.get_coordinates(shapely.segmentize(outline, step_deg))
+    x, y = forward.transform(coords[:, 0], coords[:, 1])
+    c = np.floor((np.asarray(x) - lattice.x0) / s).astype(np.int64)
+    k = np.floor((np.asarray(y) - lattice.y0) / s).astype(np.int64)
+    marked = np.zeros((lattice.nrows + 2, lattice.ncols + 2), dtype=bool)  # padded by one
+    marked[np.clip(k, -1, lattice.nrows) + 1, np.clip(c, -1, lattice.ncols) + 1] = True
+    near = np.zeros_like(marked)
+    for dk in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            near |= np.roll(np.roll(marked, dk, axis=0), dc, axis=1)
+    return near[1:-1, 1:-1].ravel()
+
+
+def _clip_squares(
+    geometry: Polygonal, clon: FloatArray, clat: FloatArray, cut_flat: IntArray, ncols: int
+) -> GeomArray:
+    """Intersect the cut squares with the boundary, through blocks of 16 x 16 squares.
+
+    Intersecting each square with the whole boundary costs a pass over all its vertices; the
+    boundary is first cut by each block (a ring through every lattice corner on the block's
+    sides, so its edges are the squares' edges), and each square meets only its block's piece.
+    """
+    out = np.empty(cut_flat.size, dtype=object)
+    if cut_flat.size == 0:
+        return out
+    nrows = clon.shape[0] - 1
+    side = 16
+    k, c = np.divmod(cut_flat, ncols)
+    block = (k // side) * (ncols // side + 1) + (c // side)
+    for key in np.unique(block).tolist():
+        members = np.flatnonzero(block == key)
+        bk, bc = divmod(key, ncols // side + 1)
+        k0, k1 = bk * side, min((bk + 1) * side, nrows)
+        c0, c1 = bc * side, min((bc + 1) * side, ncols)
+        ring_k = np.concatenate(
+            [np.full(c1 - c0, k0), np.arange(k0, k1), np.full(c1 - c0, k1), np.arange(k1, k0, -1)]
+        )
+        ring_c = np.concatenate(
+            [np.arange(c0, c1), np.full(k1 - k0, c1), np.arange(c1, c0, -1), np.full(k1 - k0, c0)]
+        )
+        block_polygon = Polygon(np.column_stack([clon[ring_k, ring_c], clat[ring_k, ring_c]]))
+        piece = shapely.intersection(block_polygon, geometry)
+        out[members] = shapely.intersection(_squares(clon, clat, cut_flat[members]), piece)
+    return _polygonal_parts(out)
 
 
 def _polygonal_parts(geoms: GeomArray) -> GeomArray:

@@ -17,7 +17,7 @@ from cityloop.catalog.defaults import default_catalog
 from cityloop.catalog.domain import Family
 from cityloop.catalog.models import FilingStandard, MajorClass, MinorClass
 from cityloop.catalog.schemas import ImportReport
-from cityloop.catalog.workbook import WorkbookRejected, read_workbook
+from cityloop.catalog.workbook import COLUMNS, WorkbookRejected, read_workbook
 from cityloop.db.engine import Database
 from cityloop.db.migrate import upgrade
 from cityloop.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -27,7 +27,7 @@ from cityloop.org.schemas import DepartmentCreate
 from cityloop.workcal.domain import DEFAULT_UNIT_MAP, Clock, Unit, UnitMeaning
 
 YUNCHENG = Path(__file__).parents[2] / "unit" / "catalog" / "yuncheng-case-standard.xlsx"
-HEADER = "大类代码 大类名称 小类代码 小类名称 处置单位 主管部门 立案条件 结案条件 处置时限".split()
+HEADER = [label for _, label, _ in COLUMNS]  # 大类代码 ... 处置时限
 
 
 def make_book(tmp_path: Path, name: str, rows: list[list[object]]) -> Path:

@@ -199,6 +199,25 @@ def test_locate_many_equals_brute_force_on_random_points(grid: Grid) -> None:
     ] == [None if c < 0 else int(c) for c in expected[:1500]]
 
 
+def test_points_within_micrometres_of_edges_agree_with_brute_force(grid: Grid) -> None:
+    # Every vertex of every cell (lattice corners and boundary crossings), nudged by up to
+    # ~1e-8 degrees (~1 mm): the band where the polygons, not the lattice, decide.
+    vertices = np.unique(shapely.get_coordinates(grid.polygons), axis=0)
+    rng = np.random.default_rng(17)
+    picks = np.concatenate([vertices, vertices])
+    nudge = rng.uniform(-1e-8, 1e-8, size=picks.shape) * rng.choice([1e-3, 1.0], size=picks.shape)
+    lons, lats = picks[:, 0] + nudge[:, 0], picks[:, 1] + nudge[:, 1]
+    expected = brute_force(grid, lons, lats)
+    on_an_outline = expected < 0  # on an edge (no interior holds it) or outside the district
+    got = grid.locate_many(lons, lats)
+    assert np.array_equal(got[~on_an_outline], expected[~on_an_outline])
+    for k in np.flatnonzero(on_an_outline).tolist():
+        if got[k] >= 0:  # then its polygon touches the point
+            assert shapely.intersects_xy(grid.polygons[got[k]], lons[k], lats[k])
+    singles = [grid.locate(float(x), float(y)) for x, y in zip(lons, lats, strict=True)]
+    assert [-1 if c is None else c for c in singles] == got.tolist()
+
+
 def test_points_in_the_hole_and_far_away_have_no_cell(grid: Grid) -> None:
     assert grid.locate(116.307, 39.9665) is None
     assert grid.locate(0.0, 0.0) is None
@@ -206,6 +225,21 @@ def test_points_in_the_hole_and_far_away_have_no_cell(grid: Grid) -> None:
         -1,
         -1,
     ]
+
+
+def test_garbage_input_has_no_cell(grid: Grid) -> None:
+    nan = float("nan")
+    assert grid.locate(nan, 39.96) is None
+    assert grid.locate(1e300, -1e300) is None
+    got = grid.locate_many([nan, 1e300, float("inf"), 116.31], [39.96, 1e300, 39.96, nan])
+    assert got.tolist() == [-1, -1, -1, -1]
+    assert grid.locate_many([], []).tolist() == []
+
+
+def test_to_geojson_carries_codes(grid: Grid) -> None:
+    collection = grid.to_geojson([0, 1])
+    assert [f["properties"]["code"] for f in collection["features"]] == grid.codes[:2].tolist()
+    assert collection["features"][0]["geometry"]["type"] in {"Polygon", "MultiPolygon"}
 
 
 def _on_edge_points(grid: Grid) -> list[tuple[float, float, int, str]]:
