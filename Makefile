@@ -34,6 +34,7 @@ test: lint typecheck pytest
 
 bench: install
 	$(BIN)/python bench/deadlines.py
+	$(BIN)/python bench/grid.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

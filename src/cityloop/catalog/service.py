@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cityloop.audit.service import record
@@ -129,32 +130,51 @@ def _apply(
 ) -> ImportReport:
     with uow:
         session = uow.session
-        departments = _departments_by_name(session)
-        results: list[FamilyChanges] = []
-        for family_spec in spec.families:
-            had_catalog = _has_active_classes(session, family_spec.family)
-            changes = _apply_family(session, family_spec, departments)
-            if had_catalog and changes.changed and not overwrite:
-                raise Conflict(
-                    f"the {family_spec.family.value} catalog ({family_spec.family.label_zh}) "
-                    "already holds classes that differ from the defaults, probably a city's "
-                    "import; load the defaults with --replace to overwrite it",
-                    field="family",
-                )
-            results.append(changes)
-            if not dry_run:
-                record(
-                    session,
-                    actor,
-                    action=action,
-                    entity="catalog",
-                    entity_id=family_spec.family.value,
-                    detail={"source": source, **changes.model_dump(mode="json")},
-                )
-        report = ImportReport(source=source, dry_run=dry_run, families=results)
+        try:
+            results = [
+                _apply_checked(session, actor, family_spec, action, source, overwrite, dry_run)
+                for family_spec in spec.families
+            ]
+        except IntegrityError:
+            # Two imports at once on PostgreSQL: the second one loses on a unique code.
+            raise Conflict(
+                "the catalog was changed by another import at the same time; "
+                "nothing was imported, run the import again"
+            ) from None
         if not dry_run:
             uow.commit()
-        return report
+        return ImportReport(source=source, dry_run=dry_run, families=results)
+
+
+def _apply_checked(
+    session: Session,
+    actor: Actor,
+    spec: FamilySpec,
+    action: str,
+    source: str,
+    overwrite: bool,
+    dry_run: bool,
+) -> FamilyChanges:
+    """Apply one family; refuse (and so roll back) when it would overwrite a catalog that
+    ``overwrite`` does not allow to be overwritten; audit what was done."""
+    had_catalog = _has_active_classes(session, spec.family)
+    changes = _apply_family(session, spec, _departments_by_name(session))
+    if had_catalog and changes.changed and not overwrite:
+        raise Conflict(
+            f"the {spec.family.value} catalog ({spec.family.label_zh}) already holds classes "
+            "that differ from the defaults, probably a city's import; load the defaults with "
+            "--replace to overwrite it"
+        )
+    if not dry_run:
+        record(
+            session,
+            actor,
+            action=action,
+            entity="catalog",
+            entity_id=spec.family.value,
+            detail={"source": source, **changes.model_dump(mode="json")},
+        )
+    return changes
 
 
 def _has_active_classes(session: Session, family: Family) -> bool:

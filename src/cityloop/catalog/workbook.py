@@ -105,8 +105,7 @@ class WorkbookRejected(InvalidInput):
         noun = "problem" if count == 1 else "problems"
         lines = "\n".join(f"  {p}" for p in problems)
         super().__init__(
-            f"{source} was not imported ({count} {noun}; nothing was changed):\n{lines}",
-            field="file",
+            f"{source} was not imported ({count} {noun}; nothing was changed):\n{lines}"
         )
 
 
@@ -241,6 +240,7 @@ class _SheetReader:
         self._minors: list[MinorSpec] = []
         self._minor: tuple[str, str, int] | None = None  # 4-digit code, name, first row
         self._standards: list[StandardSpec] = []
+        self._rows_attempted = 0  # criterion rows seen for the minor class, readable or not
         self._major_broken = False  # the current major class's code cell was unreadable
         self._minor_broken = False
         self._handling = ""
@@ -271,7 +271,7 @@ class _SheetReader:
     def _close_minor(self) -> None:
         if self._minor is not None:
             code, name, first_row = self._minor
-            if not self._standards:
+            if not self._standards and not self._rows_attempted:
                 self.problem(
                     first_row, f"minor class {code} {name} has no filing criterion (立案条件) row"
                 )
@@ -287,6 +287,7 @@ class _SheetReader:
         self._minor = None
         self._minor_broken = False
         self._standards = []
+        self._rows_attempted = 0
 
     def _close_major(self) -> None:
         self._close_minor()
@@ -475,6 +476,8 @@ class _SheetReader:
             if self._major_broken or self._minor_broken:
                 continue
             if has_criterion:
+                if self._minor is not None:
+                    self._rows_attempted += 1
                 self._criterion_row(row_no, cells)
             elif not (new_major or new_minor):
                 self.problem(row_no, "the row has values but no filing criterion (立案条件)")

@@ -298,11 +298,14 @@ def _horner(layout: list[list[float]], u: FloatArray, v: FloatArray) -> FloatArr
 class Grid:
     """A district's cells with constant-time point assignment.
 
-    Arrays are per cell, in code order (cell index ``i`` is the ``i``-th smallest code):
-    ``codes`` (15-character strings), ``rows``/``cols`` (lattice square), ``cut`` (boundary
-    cuts the square), ``polygons`` (WGS-84 shapely polygons). ``index[row, col]`` is the cell
-    index of a lattice square, or -1. Build with :func:`build_grid`; the constructor rebuilds a
-    grid from stored cells.
+    Arrays are per cell (:func:`build_grid` orders cells by code, so cell index ``i`` is the
+    ``i``-th smallest code): ``codes`` (15-character strings), ``rows``/``cols`` (lattice
+    square), ``cut`` (the boundary cuts the square), ``polygons`` (WGS-84 shapely polygons).
+    ``index[row, col]`` is the cell index of a lattice square, or -1.
+
+    Build with :func:`build_grid`; the constructor rebuilds a grid from stored cells (lattice
+    parameters plus the per-cell arrays). A stored cell whose polygon is not its whole lattice
+    square must have ``cut`` true: full cells are answered by arithmetic alone.
     """
 
     def __init__(

@@ -72,7 +72,7 @@ def _sentence(text: str) -> str:
 
 
 def _short_problem(title: str) -> str:
-    """"公车管理混亂问题" -> "公车管理混亂": the bulletin writes 关于“…”问题."""
+    """ "公车管理混亂问题" -> "公车管理混亂": the bulletin writes 关于“…”问题."""
     cleaned = re.sub(r"[。．.;；,，、\s]+$", "", title.strip())
     cleaned = cleaned.strip("“”\"'「」")
     for suffix in ("的问题", "问题"):
@@ -116,7 +116,7 @@ def counts_of(snapshot: LedgerSnapshot) -> Counts:
 
 
 def counts_sentence(snapshot: LedgerSnapshot) -> str:
-    """"针对巡察反馈的3个方面37个问题，共细化了100条整改措施，截至5月21日，已完成问题整改28个，
+    """ "针对巡察反馈的3个方面37个问题，共细化了100条整改措施，截至5月21日，已完成问题整改28个，
     其余9个正在持续推进。" (the year of 截至 is dropped when it is the feedback's year)."""
     c = counts_of(snapshot)
     ledger = snapshot.ledger
@@ -129,7 +129,9 @@ def counts_sentence(snapshot: LedgerSnapshot) -> str:
         done = f"已完成销号{c.measures_signed_off}项"
         rest = c.measures - c.measures_signed_off
     else:
-        head = f"针对巡察反馈的{c.aspects}个方面{c.problems}个问题，共细化了{c.measures}条整改措施，"
+        head = (
+            f"针对巡察反馈的{c.aspects}个方面{c.problems}个问题，共细化了{c.measures}条整改措施，"
+        )
         done = f"已完成问题整改{c.problems_done}个"
         rest = c.problems_remaining
     tail = f"，其余{rest}个正在持续推进" if rest else "，全部完成整改"
@@ -322,8 +324,8 @@ def _environment() -> SandboxedEnvironment:
 def render_markdown(snapshot: LedgerSnapshot, template_text: str | None = None) -> str:
     """The bulletin as Markdown text (the template's output, tidied: trailing spaces removed,
     at most one blank line between blocks, one final newline)."""
-    text = template_text if template_text is not None else default_template_text(
-        snapshot.ledger.kind
+    text = (
+        template_text if template_text is not None else default_template_text(snapshot.ledger.kind)
     )
     if len(text) > TEMPLATE_MAX:
         raise InvalidInput("the template is too large (over 200,000 characters)", field="template")
@@ -486,7 +488,7 @@ def markdown_to_docx(
 
 
 def _page_number_footer(section: Any, st: DocxStyle) -> None:
-    """"— 1 —" centred at the foot of every page (公文 page numbers)."""
+    """ "— 1 —" centred at the foot of every page (公文 page numbers)."""
     paragraph = section.footer.paragraphs[0]
     paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
     _set_font(paragraph.add_run("— "), st.page_number_font, st.latin_font, 14)

@@ -61,8 +61,7 @@ def progress_svg(
         value = y_max * tick / 5
         y = y_of(value)
         out.append(
-            f'<line x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + plot_w}" y2="{y:.1f}" '
-            f'stroke="#e3e3e3"/>'
+            f'<line x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + plot_w}" y2="{y:.1f}" stroke="#e3e3e3"/>'
         )
         label = f"{value:g}"
         out.append(
@@ -127,9 +126,7 @@ def progress_svg(
     )
     for index, (colour, label, value, total) in enumerate(rows):
         y = TOP + 12 + index * 44
-        out.append(
-            f'<rect x="{legend_x}" y="{y - 9}" width="14" height="4" fill="{colour}"/>'
-        )
+        out.append(f'<rect x="{legend_x}" y="{y - 9}" width="14" height="4" fill="{colour}"/>')
         out.append(f'<text x="{legend_x + 20}" y="{y - 3}">{escape(label)}</text>')
         out.append(
             f'<text x="{legend_x + 20}" y="{y + 15}" font-weight="bold" fill="{colour}">'

