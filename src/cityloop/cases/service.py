@@ -9,7 +9,6 @@ commit leaves nothing written.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,15 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from cityloop.cases import domain
+from cityloop.cases.clocks import (
+    Context,
+    apply_clock,
+    apply_effects,
+    milestones,
+    pauses_of,
+    start_step,
+    sync_disposal_deadline,
+)
 from cityloop.cases.domain import (
     STATE_LABELS_ZH,
     WAIT_POINTS,
@@ -31,7 +39,6 @@ from cityloop.cases.domain import (
     Channel,
     LoopPolicy,
     Step,
-    Transition,
 )
 from cityloop.cases.models import Case, CaseAttachment, CaseCodeSerial, CaseEvent
 from cityloop.cases.schemas import (
@@ -53,7 +60,7 @@ from cityloop.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from cityloop.grid.coords import to_wgs84
 from cityloop.org.domain import Actor, DepartmentKind, Role
 from cityloop.org.models import Department, User
-from cityloop.workcal.domain import Light, TimeLimit, Unit, WorkingCalendar, parse_time_limit
+from cityloop.workcal.domain import Light, WorkingCalendar, parse_time_limit
 from cityloop.workcal.service import calendar_in
 
 # Actions whose form must carry a reason: refusals, requests and negative findings are
@@ -113,15 +120,6 @@ def _reported(
         created=created,
         view=to_public(session, actor, case, ctx, now) if actor else None,
     )
-
-
-@dataclass(frozen=True)
-class Context:
-    """What one transaction needs besides the session: settings, policy and calendar."""
-
-    settings: CaseSettings
-    policy: LoopPolicy
-    calendar: WorkingCalendar
 
 
 def load_context(session: Session) -> Context:
@@ -201,12 +199,6 @@ def facts_of(case: Case) -> CaseFacts:
     )
 
 
-def _pauses(case: Case) -> list[tuple[dt.datetime, dt.datetime]]:
-    return [
-        (dt.datetime.fromisoformat(a), dt.datetime.fromisoformat(b)) for a, b in case.step_pauses
-    ]
-
-
 def light_of(case: Case, calendar: WorkingCalendar, now: dt.datetime) -> Light | None:
     if case.step is None or case.step_started_at is None or case.step_limit is None:
         return None
@@ -216,7 +208,7 @@ def light_of(case: Case, calendar: WorkingCalendar, now: dt.datetime) -> Light |
         case.step_started_at,
         now,
         parse_time_limit(case.step_limit),
-        pauses=_pauses(case),
+        pauses=pauses_of(case),
         extensions=case.step_extensions,
     )
 
@@ -289,83 +281,6 @@ def _disposal_limit(session: Session, case: Case, ctx: Context) -> str:
         if row is not None and row.limit_text:
             return row.limit_text
     return ctx.settings.default_disposal_limit
-
-
-def _limit_for(session: Session, case: Case, step: Step, ctx: Context) -> str:
-    if step is Step.DISPOSE:
-        return _disposal_limit(session, case, ctx)
-    return ctx.settings.step_limits[step]
-
-
-def _parse_limit(text: str) -> TimeLimit:
-    return parse_time_limit(text)
-
-
-def _recompute_deadline(case: Case, ctx: Context) -> None:
-    assert case.step_started_at is not None and case.step_limit is not None
-    limit = _parse_limit(case.step_limit)
-    pauses = _pauses(case)
-    case.step_deadline = ctx.calendar.deadline(
-        case.step_started_at, limit, pauses=pauses, extensions=case.step_extensions
-    )
-    total = ctx.calendar.limit_minutes(limit, extensions=case.step_extensions)
-    share = ctx.calendar.thresholds.yellow_percent / 100
-    warn_minutes = max(1, math.ceil(total * share))
-    case.step_warn_at = ctx.calendar.deadline(
-        case.step_started_at,
-        TimeLimit(amount=warn_minutes, unit=Unit.MINUTE, clock=limit.clock),
-        pauses=pauses,
-    )
-
-
-def _start_step(
-    session: Session, case: Case, step: Step | None, ctx: Context, now: dt.datetime
-) -> None:
-    case.paused_at = None
-    case.paused_step = None
-    case.step_pauses = []
-    case.step_extensions = 0
-    case.step_warned = False
-    case.step_overdue = False
-    if step is None:
-        case.step = None
-        case.step_started_at = None
-        case.step_limit = None
-        case.step_deadline = None
-        case.step_warn_at = None
-        return
-    case.step = step.value
-    case.step_started_at = now
-    case.step_limit = _limit_for(session, case, step, ctx)
-    _recompute_deadline(case, ctx)
-
-
-def _apply_clock(
-    session: Session, case: Case, t: Transition, ctx: Context, now: dt.datetime
-) -> None:
-    if t.clock is domain.ClockEffect.START:
-        _start_step(session, case, WAIT_POINTS[t.to_state].step, ctx, now)
-    elif t.clock is domain.ClockEffect.EXTEND:
-        case.step_extensions += 1
-        _recompute_deadline(case, ctx)
-    elif t.clock is domain.ClockEffect.PAUSE:
-        case.paused_at = now
-        case.paused_step = case.step
-        case.step = None
-        case.step_deadline = None
-        case.step_warn_at = None
-    elif t.clock is domain.ClockEffect.RESUME:
-        if case.paused_at is not None and case.paused_step is not None:
-            case.step = case.paused_step
-            case.step_pauses = [*case.step_pauses, [case.paused_at.isoformat(), now.isoformat()]]
-            _recompute_deadline(case, ctx)
-        else:
-            _start_step(session, case, WAIT_POINTS[t.to_state].step, ctx, now)
-        case.paused_at = None
-        case.paused_step = None
-    elif t.clock is domain.ClockEffect.STOP:
-        _start_step(session, case, None, ctx, now)
-    # KEEP: nothing moves.
 
 
 # --- intake ----------------------------------------------------------------------------------
@@ -527,8 +442,14 @@ def report(
         if locate is not None and lon is not None and lat is not None:
             locate(session, case, ctx.settings)
         # The clock is set before the insert so a new case is version 1.
-        _start_step(session, case, WAIT_POINTS[transition.to_state].step, ctx, now)
-        _sync_disposal_deadline(case)
+        start_step(
+            case,
+            WAIT_POINTS[transition.to_state].step,
+            ctx,
+            now,
+            _disposal_limit(session, case, ctx),
+        )
+        sync_disposal_deadline(case)
         session.add(case)
         try:
             session.flush()
@@ -658,10 +579,10 @@ def act(
             if req.action is not CaseAction.REJECT_VOID
             else (case.state_before_void or transition.to_state.value)
         )
-        _apply_effects(case, transition, req, from_state, now)
-        _milestones(case, req.action, now)
-        _apply_clock(session, case, transition, ctx, now)
-        _sync_disposal_deadline(case)
+        apply_effects(case, transition, req.action, from_state, now)
+        milestones(case, req.action, now)
+        apply_clock(case, transition, ctx, now, _disposal_limit(session, case, ctx))
+        sync_disposal_deadline(case)
         case.updated_at = now
         try:
             session.flush()
@@ -730,49 +651,6 @@ def _apply_action_fields(
         detail["satisfaction"] = req.satisfaction.value
     if req.department_code is not None and action is not CaseAction.DISPATCH:
         raise InvalidInput(f"action '{action.value}' takes no department", field="department_code")
-
-
-def _apply_effects(
-    case: Case, t: Transition, req: CaseActionRequest, from_state: str, now: dt.datetime
-) -> None:
-    if t.increments_rework:
-        case.rework_count += 1
-    if domain.Effect.EXTENSION in t.effects:
-        case.extension_count += 1
-    if t.increments_suspension:
-        case.suspend_count += 1
-    if t.counts_return:
-        case.return_count += 1
-        case.department_id = None
-    if t.records_state_before_void:
-        case.state_before_void = from_state
-    elif req.action in (CaseAction.REJECT_VOID, CaseAction.APPROVE_VOID):
-        case.state_before_void = None
-    if t.records_urge:
-        case.urge_count += 1
-        case.priority += 1
-    if t.records_callback:
-        case.callback_count += 1
-
-
-def _milestones(case: Case, action: CaseAction, now: dt.datetime) -> None:
-    if action is CaseAction.FILE:
-        case.filed_at = now
-    elif action is CaseAction.DISPATCH:
-        case.dispatched_at = now
-        case.disposed_at = None
-        case.disposal_overdue = False
-    elif action is CaseAction.DISPOSE:
-        # Judged before the clock moves on: the disposal deadline is still the running one.
-        case.disposed_at = now
-        case.disposal_overdue = case.step_deadline is not None and now > case.step_deadline
-    elif action in (CaseAction.CLOSE, CaseAction.APPROVE_VOID):
-        case.closed_at = now
-
-
-def _sync_disposal_deadline(case: Case) -> None:
-    if case.step == Step.DISPOSE.value:
-        case.disposal_deadline = case.step_deadline
 
 
 # --- reading ---------------------------------------------------------------------------------

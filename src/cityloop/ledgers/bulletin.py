@@ -360,6 +360,7 @@ class Block:
     runs: tuple[tuple[str, bool], ...]  # (text, bold)
 
 
+_SHARED_PUNCT = re.compile(r"([“”‘’—…]+)")
 _UNESCAPE = re.compile(r"\\([\\`*_\[\]<>#|])")
 _RIGHT_RE = re.compile(r'^<p\s+align="right">(.*)</p>$', re.DOTALL)
 
@@ -422,6 +423,25 @@ def _set_font(run: Any, east_asian: str, latin: str, size: float, bold: bool = F
     fonts.set(qn("w:eastAsia"), east_asian)
     fonts.set(qn("w:ascii"), latin)
     fonts.set(qn("w:hAnsi"), latin)
+    # Characters both scripts use (“” ‘’ — …) take the East Asian font: full-width quotes, as
+    # Chinese documents print them, instead of narrow Latin ones.
+    fonts.set(qn("w:hint"), "eastAsia")
+
+
+def text_width(text: str) -> float:
+    """Width in characters of the body font: CJK and full-width 1, ASCII 0.5."""
+    return sum(0.5 if ord(ch) < 0x2E80 and ch not in "“”‘’—…" else 1.0 for ch in text)
+
+
+def signature_indents(lines: list[str]) -> list[float]:
+    """Right indents (in characters) of the 落款 lines, after GB/T 9704-2012 7.3.5.2: the issuer
+    右空二字, the date on the next line starting two characters right of the issuer's first
+    character; a date alone 右空四字."""
+    if len(lines) == 1:
+        return [4.0]
+    issuer, date = text_width(lines[0]), text_width(lines[1])
+    indents = [2.0, max(2.0, 2.0 + issuer - 2.0 - date)]
+    return indents + [2.0] * (len(lines) - 2)
 
 
 def render_docx(
@@ -457,6 +477,19 @@ def markdown_to_docx(
         "right": (st.body_font, st.body_size),
     }
     blocks = parse_blocks(markdown)
+    right_indent: dict[int, float] = {}
+    index = 0
+    while index < len(blocks):
+        if blocks[index].kind != "right":
+            index += 1
+            continue
+        end = index
+        while end < len(blocks) and blocks[end].kind == "right":
+            end += 1
+        lines = ["".join(text for text, _ in b.runs) for b in blocks[index:end]]
+        for offset, chars in enumerate(signature_indents(lines)):
+            right_indent[index + offset] = chars
+        index = end
     for index, block in enumerate(blocks):
         paragraph = document.add_paragraph()
         fmt = paragraph.paragraph_format
@@ -471,15 +504,20 @@ def markdown_to_docx(
             fmt.space_after = Pt(st.line_spacing)
         elif block.kind == "right":
             paragraph.alignment = WD_ALIGN_PARAGRAPH.RIGHT
-            fmt.right_indent = indent
+            fmt.right_indent = Pt(st.body_size * right_indent[index])
             if index > 0 and blocks[index - 1].kind != "right":
                 fmt.space_before = Pt(st.line_spacing * 2)
         else:
             paragraph.alignment = WD_ALIGN_PARAGRAPH.JUSTIFY
             fmt.first_line_indent = indent
         for text, bold in block.runs:
-            run = paragraph.add_run(text)
-            _set_font(run, font, st.latin_font, size, bold or block.kind == "h3")
+            # Quotes and dashes get the Chinese font for every script, so they print
+            # full-width in any word processor (Word honours w:hint, LibreOffice does not).
+            for part in _SHARED_PUNCT.split(text):
+                if part:
+                    latin = font if _SHARED_PUNCT.fullmatch(part) else st.latin_font
+                    run = paragraph.add_run(part)
+                    _set_font(run, font, latin, size, bold or block.kind == "h3")
     _page_number_footer(section, st)
     _fixed_properties(document, snapshot)
     buffer = io.BytesIO()

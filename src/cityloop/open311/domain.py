@@ -392,6 +392,11 @@ def attributes_for(rows: Sequence[tuple[int, str]]) -> tuple[AttributeDef, ...]:
     return ((situation_attribute(rows),) if rows else ()) + COMMON_ATTRIBUTES
 
 
+def has_metadata(has_situations: bool) -> bool:
+    """The services list's ``metadata`` flag: true when the definition has any attribute."""
+    return has_situations or bool(COMMON_ATTRIBUTES)
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     """A validated attribute value: ``values`` are keys for lists, else the one value."""

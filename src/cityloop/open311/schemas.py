@@ -49,6 +49,14 @@ class Open311Settings(BaseModel):
             raise ValueError("base_url must start with http:// or https://")
         return value.rstrip("/") if value else value
 
+    @field_validator("listed_channels")
+    @classmethod
+    def _open311_listed(cls, value: list[Channel]) -> list[Channel]:
+        # A client must be able to read back the requests it created.
+        if Channel.OPEN311 not in value:
+            raise ValueError("listed_channels must include open311")
+        return list(dict.fromkeys(value))
+
 
 def _none(value: Any) -> bool:
     return value is None
