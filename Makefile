@@ -18,6 +18,7 @@ install: $(STAMP)
 
 run: install
 	$(BIN)/cityloop init
+	$(BIN)/cityloop demo --if-empty
 	$(BIN)/cityloop serve
 
 lint: install

@@ -238,8 +238,13 @@ class PhaseResult:
             f"{self.ok} cases in {self.seconds:.1f} s = {self.rate:.1f} cases/s; "
             f"latency p50 {self.pct(0.50):.1f} ms, p99 {self.pct(0.99):.1f} ms, "
             f"max {self.pct(1.0):.1f} ms; {len(self.errors)} errors{extra}; "
-            f"server CPU {self.server_cpu * 100:.0f} % of one core"
+            f"server CPU {self.server_cpu * 100:.0f} % of one core, "
+            f"{self.cpu_per_case * 1000:.1f} ms per case"
         )
+
+    @property
+    def cpu_per_case(self) -> float:
+        return self.server_cpu * self.seconds / self.ok if self.ok else float("nan")
 
 
 def run_threads(

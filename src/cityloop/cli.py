@@ -42,6 +42,9 @@ def _mount_optional() -> None:
 
     app.add_typer(case_app, name="case", help="Cases: report, show, act, list.")
     app.command("worker")(worker)
+    from cityloop.demo.cli import demo
+
+    app.command("demo")(demo)
 
     app.add_typer(catalog_app, name="catalog", help="Component and event classes; filing standard.")
     app.add_typer(calendar_app, name="calendar", help="Working-time calendar and deadlines.")

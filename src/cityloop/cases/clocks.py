@@ -9,10 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Protocol
 
 from cityloop.cases import domain
 from cityloop.cases.domain import WAIT_POINTS, CaseAction, LoopPolicy, Step, Transition
-from cityloop.cases.models import Case
 from cityloop.cases.settings import CaseSettings
 from cityloop.workcal.domain import TimeLimit, Unit, WorkingCalendar, parse_time_limit
 
@@ -26,17 +27,53 @@ class Context:
     calendar: WorkingCalendar
 
 
-def pauses_of(case: Case) -> list[tuple[dt.datetime, dt.datetime]]:
+class ClockedCase(Protocol):
+    """The fields of a case these functions read and write. ``models.Case`` is one; the demo
+    generator's plain in-memory case is another (the ORM's bookkeeping is too slow for a year
+    of history)."""
+
+    state: str
+    department_id: int | None
+    step: str | None
+    step_started_at: dt.datetime | None
+    step_limit: str | None
+    step_pauses: list[list[str]]
+    step_extensions: int
+    step_deadline: dt.datetime | None
+    step_warn_at: dt.datetime | None
+    paused_at: dt.datetime | None
+    paused_step: str | None
+    step_warned: bool
+    step_overdue: bool
+    extension_count: int
+    suspend_count: int
+    rework_count: int
+    return_count: int
+    urge_count: int
+    priority: int
+    callback_count: int
+    state_before_void: str | None
+    filed_at: dt.datetime | None
+    dispatched_at: dt.datetime | None
+    disposal_deadline: dt.datetime | None
+    disposed_at: dt.datetime | None
+    disposal_overdue: bool
+    closed_at: dt.datetime | None
+
+
+def pauses_of(case: ClockedCase) -> list[tuple[dt.datetime, dt.datetime]]:
     return [
         (dt.datetime.fromisoformat(a), dt.datetime.fromisoformat(b)) for a, b in case.step_pauses
     ]
 
 
+@lru_cache(maxsize=512)
 def _parse_limit(text: str) -> TimeLimit:
+    # A city has a few dozen distinct written limits; parsing each once is enough.
     return parse_time_limit(text)
 
 
-def _recompute_deadline(case: Case, ctx: Context) -> None:
+def _recompute_deadline(case: ClockedCase, ctx: Context) -> None:
     assert case.step_started_at is not None and case.step_limit is not None
     limit = _parse_limit(case.step_limit)
     pauses = pauses_of(case)
@@ -54,7 +91,7 @@ def _recompute_deadline(case: Case, ctx: Context) -> None:
 
 
 def start_step(
-    case: Case, step: Step | None, ctx: Context, now: dt.datetime, disposal_limit: str
+    case: ClockedCase, step: Step | None, ctx: Context, now: dt.datetime, disposal_limit: str
 ) -> None:
     """Stop whatever ran and start ``step``'s clock at ``now`` (None: no clock runs)."""
     case.paused_at = None
@@ -77,7 +114,7 @@ def start_step(
 
 
 def apply_clock(
-    case: Case, t: Transition, ctx: Context, now: dt.datetime, disposal_limit: str
+    case: ClockedCase, t: Transition, ctx: Context, now: dt.datetime, disposal_limit: str
 ) -> None:
     """Apply a transition's clock effect to the case's stored step clock."""
     if t.clock is domain.ClockEffect.START:
@@ -106,7 +143,7 @@ def apply_clock(
 
 
 def apply_effects(
-    case: Case, t: Transition, action: CaseAction, from_state: str, now: dt.datetime
+    case: ClockedCase, t: Transition, action: CaseAction, from_state: str, now: dt.datetime
 ) -> None:
     if t.increments_rework:
         case.rework_count += 1
@@ -128,7 +165,7 @@ def apply_effects(
         case.callback_count += 1
 
 
-def milestones(case: Case, action: CaseAction, now: dt.datetime) -> None:
+def milestones(case: ClockedCase, action: CaseAction, now: dt.datetime) -> None:
     if action is CaseAction.FILE:
         case.filed_at = now
     elif action is CaseAction.DISPATCH:
@@ -143,6 +180,6 @@ def milestones(case: Case, action: CaseAction, now: dt.datetime) -> None:
         case.closed_at = now
 
 
-def sync_disposal_deadline(case: Case) -> None:
+def sync_disposal_deadline(case: ClockedCase) -> None:
     if case.step == Step.DISPOSE.value:
         case.disposal_deadline = case.step_deadline

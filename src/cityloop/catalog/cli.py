@@ -26,13 +26,13 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-IMPORT_HELP = """Import a city's filing-standard workbook (.xlsx, one sheet per family).
-
-The workbook replaces the catalog of each family it has a sheet for (部件, 事件); a family
-without a sheet is left alone. Classes whose codes persist keep their ids; classes and criterion
-rows the workbook no longer lists are retired, not deleted, so existing cases stay valid. If any
-row cannot be understood, every such row is listed and nothing is imported.
-"""
+IMPORT_HELP = (
+    "Import a city's filing-standard workbook (.xlsx, one sheet per family: 部件, 事件).\n\n"
+    "The workbook replaces the catalog of each family it has a sheet for; a family without a "
+    "sheet is left alone. Classes whose codes persist keep their ids; classes and criterion "
+    "rows the workbook no longer lists are retired, not deleted, so existing cases stay valid. "
+    "If any row cannot be understood, every such row is listed and nothing is imported."
+)
 
 
 def _family_option(value: str | None) -> Family | None:
@@ -80,8 +80,8 @@ def import_command(
     units: Annotated[
         Path | None,
         typer.Option(
-            help="TOML file mapping written units to clocks, laid over the defaults: "
-            '[units] "小时" = { clock = "urgent", unit = "hour" }.'
+            help="TOML file whose units table maps written units to clocks, over the "
+            'defaults, e.g. "小时" = { clock = "urgent", unit = "hour" }.'
         ),
     ] = None,
     extension_floor: Annotated[

@@ -164,6 +164,17 @@ def _merged_anchors(ws: Worksheet) -> dict[tuple[int, int], tuple[int, int]]:
     return anchors
 
 
+def _last_value_row(ws: Worksheet) -> int:
+    """The last row that holds a value.
+
+    Not ``ws.max_row``: that also counts rows that carry only formatting, which some workbooks
+    have down to row 1,048,576, and reading those would create millions of empty cells.
+    """
+    return max(
+        (row for (row, _), cell in ws._cells.items() if not _is_blank(cell.value)), default=0
+    )
+
+
 def _find_header(ws: Worksheet) -> tuple[int | None, dict[str, int], list[str]]:
     """The header row and each column key's 1-based column, found by the labels.
 
@@ -457,7 +468,7 @@ class _SheetReader:
             value = self.ws.cell(row=row_no, column=col).value
             return _Cell(value, not _is_blank(value))
 
-        for row_no in range(self.header_row + 1, self.ws.max_row + 1):
+        for row_no in range(self.header_row + 1, _last_value_row(self.ws) + 1):
             cells = {key: cell(row_no, key) for key, _, _ in COLUMNS}
             if not any(c.fresh for c in cells.values()):
                 continue  # blank, or only the continuation of merged cells above

@@ -207,9 +207,10 @@ def _names(
 ) -> tuple[dict[int, str], dict[int, str], dict[int, str]]:
     depts = {d.id: d.name for d in session.scalars(select(Department))}
     users = {u.id: u.display_name for u in session.scalars(select(User))}
-    codes = dict(
-        session.execute(select(Case.id, Case.code).where(Case.id.in_(case_ids))).tuples().all()
-    )
+    codes = {
+        int(i): str(c)
+        for i, c in session.execute(select(Case.id, Case.code).where(Case.id.in_(case_ids)))
+    }
     return depts, users, codes
 
 
@@ -280,6 +281,30 @@ def items_of(session: Session, month: str) -> list[AuditItemPublic]:
     return sorted(items, key=lambda i: (i.department_name, i.case_code, i.id))
 
 
+def list_draws(uow: UnitOfWork, actor: Actor, month: str) -> list[AuditDrawPublic]:
+    """A month's draws with their items (centre roles: the results are published)."""
+    _require_reader(actor)
+    with uow.read():
+        return draws_of(uow.session, domain.parse_month_label(month))
+
+
+def my_items(uow: UnitOfWork, actor: Actor) -> list[AuditItemPublic]:
+    """The audits assigned to ``actor`` that still wait for an outcome."""
+    with uow.read():
+        session = uow.session
+        rows = session.scalars(
+            select(AuditItem)
+            .where(AuditItem.auditor_user_id == actor.user_id, AuditItem.outcome.is_(None))
+            .order_by(AuditItem.id)
+        ).all()
+        return [_item_public(session, i) for i in rows]
+
+
+def _require_reader(actor: Actor) -> None:
+    if not actor.is_citywide:
+        raise PermissionDenied("evaluation results are for the centre's staff and leaders")
+
+
 def summary(items: list[AuditItemPublic]) -> list[AuditDepartmentSummary]:
     """Per department: drawn, passed, failed, pending and 抽查通过率 = passed / decided."""
     groups: dict[int, list[AuditItemPublic]] = defaultdict(list)
@@ -305,4 +330,14 @@ def summary(items: list[AuditItemPublic]) -> list[AuditDepartmentSummary]:
     return sorted(out, key=lambda s: (s.department_name, s.department_id))
 
 
-__all__ = ["DRAW_ROLES", "decide", "draw", "draws_of", "involved_users", "items_of", "summary"]
+__all__ = [
+    "DRAW_ROLES",
+    "decide",
+    "draw",
+    "draws_of",
+    "involved_users",
+    "items_of",
+    "list_draws",
+    "my_items",
+    "summary",
+]

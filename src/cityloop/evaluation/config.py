@@ -84,7 +84,8 @@ def default_composites() -> dict[Subject, list[Component]]:
             _c("on_time_dispatch_rate", 0.4),
             _c("accurate_dispatch_rate", 0.4),
         ],
-        # department = volume score (≤ 10 points) + 结案率 30 % + 按时处置率 30 % + (1 − 返工率) 30 %
+        # department = volume score (≤ 10 points) + 结案率 30 % + 按时处置率 30 %
+        #              + (1 − 返工率) 30 %
         Subject.DEPARTMENT: [
             _c("volume_score", 0.1),
             _c("closing_rate", 0.3),
@@ -129,7 +130,9 @@ class OnTimeRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    grace_minutes: int = Field(default=0, ge=0, le=24 * 60)  # [U] 0: the deadline is the deadline
+    grace_minutes: int = Field(
+        default=0, ge=0, le=7 * 24 * 60
+    )  # [U] 0: the deadline is the deadline
     # [L] Some cities count a disposal that needed an approved extension (延期) as late.
     extended_counts_as_on_time: bool = True
 

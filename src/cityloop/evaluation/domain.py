@@ -14,9 +14,12 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from cityloop.errors import InvalidInput
+
+K = TypeVar("K")
 
 DASH = "—"
 VOLUME_SCORE = "volume_score"
@@ -176,7 +179,7 @@ class Term:
     invert: bool = False
 
 
-def volume_scores(volumes: Mapping[object, float]) -> dict[object, float | None]:
+def volume_scores(volumes: Mapping[K, float]) -> dict[K, float | None]:
     """Each subject's volume as 0-100 against the busiest peer (the vendor's 工作量得分) [U].
 
     All-zero volumes give None: nobody worked, so nobody is scored on volume.
@@ -190,25 +193,30 @@ def composite(values: Mapping[str, float | None], terms: Sequence[Term]) -> floa
 
     ``volume_score`` is already 0-100. A term whose rate is None (nothing due) is left out and
     the remaining weights are scaled back up to 1, so a department with no rework checks is
-    graded on what it did have; with no term available the composite is None ("—").
+    graded on what it did have; with no rate available (volume alone does not count) the
+    composite is None ("—").
     """
     total_weight = 0.0
     total = 0.0
+    rated = False
     for term in terms:
         value = values.get(term.indicator)
         if value is None or term.weight == 0:
             continue
+        rated = rated or term.indicator != VOLUME_SCORE
         score = value if term.indicator == VOLUME_SCORE else 100.0 * value
         if term.invert:
             score = 100.0 - score
         total += term.weight * score
         total_weight += term.weight
-    if total_weight == 0:
-        return None
+    if total_weight == 0 or not rated:
+        return None  # volume alone is no performance: a subject with nothing due is not graded
     return total / total_weight
 
 
-def apply_deduction(score: float | None, failures: int, per_failure: float, cap: float) -> float | None:
+def apply_deduction(
+    score: float | None, failures: int, per_failure: float, cap: float
+) -> float | None:
     """The composite less ``per_failure`` points per failed audit, at most ``cap``, floor 0."""
     if score is None:
         return None
@@ -229,13 +237,13 @@ def grade(score: float | None, bands: Sequence[tuple[str, float]], lowest: str =
 
 
 @dataclass(frozen=True, slots=True)
-class Ranked:
-    key: object
+class Ranked(Generic[K]):
+    key: K
     score: float | None
     rank: int | None  # 1 = best; None for no score
 
 
-def rank(scores: Mapping[object, float | None], tiebreak: Mapping[object, str]) -> list[Ranked]:
+def rank(scores: Mapping[K, float | None], tiebreak: Mapping[K, str]) -> list[Ranked[K]]:
     """Competition ranking (1, 2, 2, 4) by score, highest first; unscored last, unranked.
 
     Ties share a rank and are listed by ``tiebreak`` (a name or code) so the order is stable.
@@ -244,7 +252,7 @@ def rank(scores: Mapping[object, float | None], tiebreak: Mapping[object, str]) 
         ((k, s) for k, s in scores.items() if s is not None),
         key=lambda ks: (-round(ks[1] or 0.0, 6), tiebreak.get(ks[0], str(ks[0]))),
     )
-    out: list[Ranked] = []
+    out: list[Ranked[K]] = []
     previous: float | None = None
     current_rank = 0
     for position, (key, score) in enumerate(scored, start=1):
@@ -359,11 +367,18 @@ def parse_month(text: str) -> tuple[int, int]:
     """ "2026-10" → (2026, 10); anything else is refused with the expected form."""
     parts = text.strip().split("-")
     if len(parts) != 2 or not all(p.isdigit() for p in parts) or len(parts[0]) != 4:
-        raise InvalidInput(f"cannot read month {text!r}: expected YYYY-MM, e.g. 2026-10", field="month")
+        raise InvalidInput(
+            f"cannot read month {text!r}: expected YYYY-MM, e.g. 2026-10", field="month"
+        )
     year, month = int(parts[0]), int(parts[1])
     if not 1 <= month <= 12:
         raise InvalidInput(f"month {text!r}: the month must be 01-12", field="month")
     return year, month
+
+
+def parse_month_label(text: str) -> str:
+    """A validated "YYYY-MM" label (zero-padded)."""
+    return month_label(*parse_month(text))
 
 
 def shift_month(year: int, month: int, by: int) -> tuple[int, int]:
@@ -457,6 +472,7 @@ __all__ = [
     "grade",
     "month_period",
     "parse_month",
+    "parse_month_label",
     "pick_auditor",
     "previous_month",
     "rank",

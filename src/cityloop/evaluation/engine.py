@@ -76,7 +76,7 @@ CASE_COLUMNS: tuple[tuple[str, str], ...] = (
 EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("id", "BIGINT"),
     ("case_id", "BIGINT"),
-    ("at", "TIMESTAMP"),
+    ("event_at", "TIMESTAMP"),  # case_event.at (AT is a keyword in DuckDB's SQL)
     ("actor_user_id", "BIGINT"),
     ("actor_role", "VARCHAR"),
     ("action", "VARCHAR"),
@@ -86,6 +86,11 @@ EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("satisfaction", "VARCHAR"),  # detail.satisfaction of callback events, else NULL
 )
 """``events``: one row per case event, ids increasing with time within a case."""
+
+
+def _event_attr(name: str) -> Any:
+    """The case_event column behind a columnar event column."""
+    return CaseEvent.at if name == "event_at" else getattr(CaseEvent, name)
 
 
 def _boundary_actions() -> tuple[str, ...]:
@@ -150,7 +155,9 @@ def _to_numpy(values: list[Any], kind: str) -> Any:
     return np.array(values, dtype=object)
 
 
-def _fetch(session: Session, stmt: Select[Any], columns: Sequence[tuple[str, str]]) -> dict[str, Any]:
+def _fetch(
+    session: Session, stmt: Select[Any], columns: Sequence[tuple[str, str]]
+) -> dict[str, Any]:
     """Stream a query's rows in batches into one numpy array per column."""
     lists: list[list[Any]] = [[] for _ in columns]
     result = session.execute(stmt.execution_options(yield_per=20_000))
@@ -161,7 +168,7 @@ def _fetch(session: Session, stmt: Select[Any], columns: Sequence[tuple[str, str
     return {name: _to_numpy(lists[i], kind) for i, (name, kind) in enumerate(columns)}
 
 
-def _candidates(lo: dt.datetime, hi: dt.datetime) -> Select[tuple[int]]:
+def _candidates(lo: dt.datetime, hi: dt.datetime) -> Select[Any]:
     """Cases that can matter for [lo, hi): reported before hi, and open or changed since lo.
 
     ``updated_at`` moves with every action, so a case with any event in the window passes; a
@@ -181,7 +188,7 @@ def load_database_window(
     case_cols = [getattr(Case, name) for name, _ in CASE_COLUMNS]
     cases = _fetch(session, select(*case_cols).where(Case.id.in_(cand)), CASE_COLUMNS)
     plain = [c for c in EVENT_COLUMNS if c[0] != "satisfaction"]
-    ev_cols = [getattr(CaseEvent, name) for name, _ in plain]
+    ev_cols = [_event_attr(name) for name, _ in plain]
     events = _fetch(
         session,
         select(*ev_cols).where(CaseEvent.case_id.in_(cand), CaseEvent.at < hi),
@@ -217,10 +224,7 @@ def export_parquet(session: Session, directory: Path, *, batch: int = 200_000) -
     con = duckdb.connect(str(staging))
     counts: dict[str, int] = {}
     try:
-        for table, model, columns in (
-            ("cases", Case, CASE_COLUMNS),
-            ("events", CaseEvent, EVENT_COLUMNS),
-        ):
+        for table, columns in (("cases", CASE_COLUMNS), ("events", EVENT_COLUMNS)):
             ddl = ", ".join(f"{n} {t}" for n, t in columns)
             con.execute(f"CREATE TABLE {table} ({ddl})")
             last = 0
@@ -232,13 +236,16 @@ def export_parquet(session: Session, directory: Path, *, batch: int = 200_000) -
                     chunk = _fetch(session, stmt, columns)
                 else:
                     plain = [c for c in columns if c[0] != "satisfaction"]
-                    stmt = select(*[getattr(CaseEvent, n) for n, _ in plain], CaseEvent.detail)
-                    stmt = stmt.where(CaseEvent.id > last).order_by(CaseEvent.id).limit(batch)
-                    chunk = _fetch(session, stmt, [*plain, ("detail", "OBJECT")])
+                    ev_cols: list[Any] = [_event_attr(n) for n, _ in plain]
+                    ev_stmt: Select[Any] = select(*ev_cols, CaseEvent.detail)
+                    ev_stmt = ev_stmt.where(CaseEvent.id > last).order_by(CaseEvent.id)
+                    chunk = _fetch(session, ev_stmt.limit(batch), [*plain, ("detail", "OBJECT")])
                     details = chunk.pop("detail")
                     chunk["satisfaction"] = np.array(
                         [
-                            (d or {}).get("satisfaction") if a == CaseAction.CALLBACK.value else None
+                            (d or {}).get("satisfaction")
+                            if a == CaseAction.CALLBACK.value
+                            else None
                             for d, a in zip(details, chunk["action"], strict=True)
                         ],
                         dtype=object,
@@ -390,11 +397,11 @@ class Engine:
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE ev AS
-            SELECT e.id, e.case_id, e.at, e.actor_user_id, e.actor_role, e.action,
+            SELECT e.id, e.case_id, e.event_at, e.actor_user_id, e.actor_role, e.action,
                    e.department_id, e.step, e.deadline, e.satisfaction,
                    e.action IN {_sql_list(BOUNDARY_ACTIONS)} AS boundary
             FROM events e SEMI JOIN cand c ON e.case_id = c.case_id
-            WHERE e.at < $hi
+            WHERE e.event_at < $hi
             """,
             {"hi": hi},
         )
@@ -421,7 +428,7 @@ class Engine:
             WITH x AS (
                 SELECT *, sum(boundary::INTEGER) OVER (
                     PARTITION BY case_id ORDER BY id ROWS UNBOUNDED PRECEDING) AS seg
-                FROM ev WHERE at < $end
+                FROM ev WHERE event_at < $end
             ),
             agg AS (
                 SELECT case_id, seg,
@@ -432,7 +439,7 @@ class Engine:
                 FROM x GROUP BY case_id, seg
             ),
             b AS (
-                SELECT x.case_id, x.seg, x.at AS start_at, x.action AS start_action, x.step,
+                SELECT x.case_id, x.seg, x.event_at AS start_at, x.action AS start_action, x.step,
                        x.department_id, x.actor_user_id AS actor, x.actor_role AS role,
                        agg.deadline_final, agg.deadline_nn, agg.suspended, agg.extended
                 FROM x JOIN agg USING (case_id, seg)
@@ -453,14 +460,14 @@ class Engine:
             """
             CREATE OR REPLACE TEMP TABLE marks AS
             SELECT case_id,
-                   min(at) FILTER (WHERE action = 'file') AS file_at,
-                   min(at) FILTER (WHERE action = 'close') AS close_at,
+                   min(event_at) FILTER (WHERE action = 'file') AS file_at,
+                   min(event_at) FILTER (WHERE action = 'close') AS close_at,
                    arg_min(department_id, id) FILTER (WHERE action = 'close') AS close_dept,
-                   min(at) FILTER (WHERE action = 'approve_void') AS void_at,
-                   min(at) FILTER (WHERE action IN ('decline', 'not_accept')) AS refused_at,
+                   min(event_at) FILTER (WHERE action = 'approve_void') AS void_at,
+                   min(event_at) FILTER (WHERE action IN ('decline', 'not_accept')) AS refused_at,
                    arg_max(satisfaction, id) FILTER (WHERE action = 'callback') AS rating,
                    count(*) FILTER (WHERE action = 'callback') AS callbacks
-            FROM ev WHERE at < $end
+            FROM ev WHERE event_at < $end
             GROUP BY case_id
             """,
             {"end": end},
@@ -493,7 +500,8 @@ class Engine:
     # -- counts -----------------------------------------------------------------------------
 
     def _rows(self, sql: str, params: dict[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
-        cur = self.con.execute(sql, params)
+        # DuckDB wants exactly the parameters a statement names.
+        cur = self.con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql})
         names = [d[0] for d in cur.description or []]
         return names, cur.fetchall()
 
@@ -569,7 +577,7 @@ class Engine:
                        count(*) FILTER (WHERE e.satisfaction = 'basically_satisfied')
                            AS basically_satisfied
                 FROM ev e JOIN cand c USING (case_id)
-                WHERE e.action = 'callback' AND e.at >= $start AND e.at < $end
+                WHERE e.action = 'callback' AND e.event_at >= $start AND e.event_at < $end
                 GROUP BY k
                 """,
                 p,
@@ -581,7 +589,7 @@ class Engine:
                     f"""
                     SELECT {k_file} AS k, count(DISTINCT e.case_id) AS filed
                     FROM ev e JOIN cand c USING (case_id)
-                    WHERE e.action = 'file' AND e.at >= $start AND e.at < $end
+                    WHERE e.action = 'file' AND e.event_at >= $start AND e.event_at < $end
                     GROUP BY k
                     """,
                     p,
@@ -589,9 +597,9 @@ class Engine:
         for subjects in out.by.values():
             for counts in subjects.values():
                 if "rated" in counts:
-                    counts["satisfaction_points"] = (
-                        counts.get("satisfied", 0) + factor * counts.get("basically_satisfied", 0)
-                    )
+                    counts["satisfaction_points"] = counts.get(
+                        "satisfied", 0
+                    ) + factor * counts.get("basically_satisfied", 0)
         self._actor_counts(out, p, grace)
         return out
 
@@ -647,7 +655,7 @@ class Engine:
             """
             SELECT actor_user_id AS k, count(*) AS callbacks FROM ev
             WHERE action = 'callback' AND actor_user_id IS NOT NULL
-              AND at >= $start AND at < $end
+              AND event_at >= $start AND event_at < $end
             GROUP BY k
             """,
             p,
@@ -666,7 +674,7 @@ class Engine:
                        valid OR m.void_at IS NOT NULL OR m.refused_at IS NOT NULL AS decided
                 FROM ev e JOIN marks m USING (case_id)
                 WHERE e.action = 'report' AND e.actor_role = 'inspector'
-                  AND e.actor_user_id IS NOT NULL AND e.at >= $start AND e.at < $end
+                  AND e.actor_user_id IS NOT NULL AND e.event_at >= $start AND e.event_at < $end
             ) GROUP BY k
             """,
             p,
@@ -678,7 +686,7 @@ class Engine:
             WITH reported AS (
                 SELECT e.case_id, e.actor_user_id, e.actor_role, c.cell_code, c.channel
                 FROM ev e JOIN cand c USING (case_id)
-                WHERE e.action = 'report' AND e.at >= $start AND e.at < $end
+                WHERE e.action = 'report' AND e.event_at >= $start AND e.event_at < $end
             ),
             beats AS (
                 SELECT DISTINCT actor_user_id AS k, cell_code FROM reported
@@ -746,7 +754,7 @@ class Engine:
             CREATE OR REPLACE TEMP TABLE filed_now AS
             SELECT DISTINCT c.case_id, c.code, c.minor_id, c.cell_code, c.subdistrict_id
             FROM ev e JOIN cand c USING (case_id)
-            WHERE e.action = 'file' AND e.at >= $start AND e.at < $end
+            WHERE e.action = 'file' AND e.event_at >= $start AND e.event_at < $end
             """,
             p,
         )

@@ -192,6 +192,7 @@ class MonthlyReport(BaseModel):
 
     title: str
     month: str
+    repeat_threshold: int
     kpis: MonthlyKpis
     top_classes: list[ClassCount]
     hotspot_cells: list[CellCount]

@@ -344,7 +344,13 @@ def render_markdown(snapshot: LedgerSnapshot, template_text: str | None = None) 
         ) from None
     except jinja2.exceptions.SecurityError as exc:
         raise InvalidInput(f"the template is not allowed: {exc}", field="template") from None
-    lines = [line.rstrip() for line in output.replace("\r\n", "\n").split("\n")]
+    lines: list[str] = []
+    for line in (raw.rstrip() for raw in output.replace("\r\n", "\n").split("\n")):
+        # A heading is a block of its own even when a template forgot the blank lines.
+        previous = lines[-1] if lines else ""
+        if previous and line and (line.startswith("#") or previous.startswith("#")):
+            lines.append("")
+        lines.append(line)
     tidy = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip("\n")
     return tidy + "\n"
 
@@ -466,7 +472,13 @@ def markdown_to_docx(
     normal = document.styles["Normal"]
     normal.font.name = st.latin_font
     normal.font.size = Pt(st.body_size)
-    normal.element.get_or_add_rPr().get_or_add_rFonts().set(qn("w:eastAsia"), st.body_font)
+    normal_rpr = normal.element.get_or_add_rPr()
+    normal_rpr.get_or_add_rFonts().set(qn("w:eastAsia"), st.body_font)
+    # Simplified-Chinese glyphs and punctuation (a renderer otherwise may pick Japanese forms).
+    lang = OxmlElement("w:lang")
+    lang.set(qn("w:val"), "en-US")
+    lang.set(qn("w:eastAsia"), "zh-CN")
+    normal_rpr.append(lang)
     indent = Pt(st.body_size * 2)
     fonts = {
         "title": (st.title_font, st.title_size),
@@ -498,6 +510,8 @@ def markdown_to_docx(
         fmt.space_before = Pt(0)
         fmt.space_after = Pt(0)
         font, size = fonts[block.kind]
+        if block.kind in ("title", "h1", "h2", "h3"):
+            fmt.keep_with_next = True  # never a heading alone at the foot of a page
         if block.kind == "title":
             paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
             fmt.line_spacing = Pt(st.title_size * 1.6)

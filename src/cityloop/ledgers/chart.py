@@ -108,6 +108,7 @@ def progress_svg(
                 f'fill="{colour}"/>'
             )
         ticks = _date_ticks(first, last)
+        shown_year: int | None = None
         for day in ticks:
             x = x_of(day)
             out.append(
@@ -118,6 +119,13 @@ def progress_svg(
                 f'<text x="{x:.1f}" y="{TOP + plot_h + 20}" text-anchor="middle" '
                 f'fill="#555">{day.month}月{day.day}日</text>'
             )
+            if day.year != shown_year:
+                # The year under the first tick and wherever it changes.
+                out.append(
+                    f'<text x="{x:.1f}" y="{TOP + plot_h + 36}" text-anchor="middle" '
+                    f'fill="#888" font-size="11">{day.year}年</text>'
+                )
+                shown_year = day.year
     legend_x = LEFT + plot_w + 18
     last_point = points[-1] if points else TimelinePoint(dt.date(2000, 1, 1), 0, 0)
     rows = (

@@ -308,19 +308,20 @@ def decide(
     Raises ``PermissionDenied`` (wrong role or same person twice), ``RuleViolation`` (not
     allowed in this state, or no evidence) or ``InvalidInput`` (a reason missing or too long).
     """
-    target = TRANSITIONS.get((facts.state, action))
-    if target is None:
-        raise RuleViolation(
-            f"cannot {ACTION_LABELS_ZH[action]} ({action.value}) an item that is "
-            f"{STATE_LABELS_ZH[facts.state]} ({facts.state.value})",
-            field="action",
-        )
+    # The role first: someone who may never take this action learns nothing about the state.
     roles = roles_for(facts.kind, action)
     if actor.role not in roles:
         names = ", ".join(sorted(r.value for r in roles))
         raise PermissionDenied(
             f"role '{actor.role.value}' may not {action.value} a ledger item; it needs one of: "
             f"{names}"
+        )
+    target = TRANSITIONS.get((facts.state, action))
+    if target is None:
+        raise RuleViolation(
+            f"cannot {ACTION_LABELS_ZH[action]} ({action.value}) an item that is "
+            f"{STATE_LABELS_ZH[facts.state]} ({facts.state.value})",
+            field="action",
         )
     cleaned = reason.strip()
     if action in REASON_REQUIRED and not cleaned:

@@ -851,7 +851,9 @@ def update_item(
             )
         _check_version(data.expected_version, item.version, "the item")
         state = SignoffState(item.signoff_state)
-        if set(changes) & _MANAGER_FIELDS:
+        # Managers may still polish the 完成情况 of a signed-off item (audited); a unit's
+        # account of its own work is fixed once it asked for sign-off.
+        if set(changes) & _MANAGER_FIELDS or not manager:
             check_editable(state)
         before = {k: _jsonable(getattr(item, k if k != "deadline" else "deadline_text"))
                   for k in changes}  # fmt: skip
@@ -1313,7 +1315,9 @@ def _timeline(
                 .where(LedgerItemEvent.ledger_id == ledger_id)
                 .order_by(LedgerItemEvent.at, LedgerItemEvent.id)
             )
-            if e.item_id in visible
+            # Creation says nothing about sign-off, and a ledger typed in after the fact has
+            # creation events later than the sign-offs it records.
+            if e.item_id in visible and e.action != "create"
         ]
     return progress_timeline(snapshot, events, tz=tz, until=until), snapshot
 

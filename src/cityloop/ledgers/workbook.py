@@ -31,6 +31,7 @@ from openpyxl.cell.cell import Cell
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
+from openpyxl.writer.excel import ExcelWriter
 
 from cityloop.errors import CityloopError, InvalidInput
 from cityloop.ledgers.cn import strip_numbering
@@ -274,15 +275,19 @@ def read_sheet(data: bytes, kind: LedgerKind) -> SheetRows:
         if len(rows) >= MAX_DATA_ROWS:
             errors.append(RowError(r, "", f"more than {MAX_DATA_ROWS} data rows"))
             break
-        # A blank group cell continues the group above; a new top group resets the deeper ones.
-        for name in group_fields:
-            if _cell_text(values[name]) == "" and name in carried:
-                values[name] = carried[name]
-        top_changed = any(carried.get(n) != values[n] for n in group_fields if n.startswith("g1."))
-        if top_changed:
-            for n in group_fields:
-                if n.startswith("g2.") and _cell_text(values[n]) == "":
-                    values[n] = None
+        # A blank group cell continues the group above, unless a group above it changed on
+        # this row: a new 方面 with a blank 问题 is a missing 问题, not the last aspect's one.
+        changed_above = False
+        for level in (1, 2):
+            names = [n for n in group_fields if n.startswith(f"g{level}.")]
+            if not names:
+                continue
+            blank = all(_cell_text(values[n]) == "" for n in names)
+            if blank and not changed_above:
+                for n in names:
+                    values[n] = carried.get(n)
+            elif any(carried.get(n) != values[n] for n in names):
+                changed_above = True
         for name in group_fields:
             carried[name] = values[name]
         rows.append(RawRow(r, values))
@@ -640,7 +645,9 @@ def export_workbook(snapshot: LedgerSnapshot) -> bytes:
     props.created = FIXED_TIMESTAMP
     props.modified = FIXED_TIMESTAMP
     buffer = io.BytesIO()
-    workbook.save(buffer)
+    # ExcelWriter, not Workbook.save: save() stamps "modified" with the clock.
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+        ExcelWriter(workbook, archive).save()
     return normalise_zip(buffer.getvalue())
 
 

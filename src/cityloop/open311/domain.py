@@ -177,9 +177,8 @@ def parse_update_status(value: str | None) -> str:
     if not word:
         raise bad_request("status is required (OPEN or CLOSED)")
     if word not in UPDATE_STATUSES:
-        raise bad_request(
-            f"status '{value}' is not one of {', '.join(sorted(s.upper() for s in UPDATE_STATUSES))}"
-        )
+        allowed = ", ".join(sorted(s.upper() for s in UPDATE_STATUSES))
+        raise bad_request(f"status '{value}' is not one of {allowed}")
     return word
 
 
@@ -509,9 +508,7 @@ def _answer(definition: AttributeDef, values: Sequence[str]) -> Answer:
         parsed = parse_datetime(f"attribute[{code}]", value)
         return Answer(code, datatype, (parsed.isoformat().replace("+00:00", "Z"),))
     if len(value) > definition.max_length:
-        raise bad_request(
-            f"attribute[{code}] is longer than {definition.max_length} characters"
-        )
+        raise bad_request(f"attribute[{code}] is longer than {definition.max_length} characters")
     return Answer(code, datatype, (value,))
 
 

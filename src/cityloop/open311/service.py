@@ -511,7 +511,10 @@ def _prepare(session: Session, params: Params) -> Prepared:
     situations = _situations(session, minor.id)
     answers = check_attributes(attributes_for(situations), collect_attributes(params.items))
     where = parse_where(
-        params.get("lat"), params.get("long"), params.get("address_string"), params.get("address_id")
+        params.get("lat"),
+        params.get("long"),
+        params.get("address_string"),
+        params.get("address_id"),
     )
     description = (params.get("description") or "").strip()
     if len(description) > MAX_DESCRIPTION:
@@ -622,7 +625,9 @@ def submit(
             session, client.id, prepared, now=now, idempotency_key=key, token=None
         )
         uow.commit()
-        return CreatedOut(service_request_id=code, service_notice=cfg.service_notice, account_id=None)
+        return CreatedOut(
+            service_request_id=code, service_notice=cfg.service_notice, account_id=None
+        )
 
 
 def resolve_token(uow: UnitOfWork, token: str, params: Params) -> TokenOut:
@@ -632,7 +637,9 @@ def resolve_token(uow: UnitOfWork, token: str, params: Params) -> TokenOut:
         row = session.scalar(select(Open311Token).where(Open311Token.token == token))
         if row is None:
             raise not_found(f"token '{token[:64]}' not found")
-        code = session.scalar(select(Case.code).where(Case.id == row.case_id)) if row.case_id else None
+        code = (
+            session.scalar(select(Case.code).where(Case.id == row.case_id)) if row.case_id else None
+        )
         return TokenOut(
             service_request_id=code,
             token=row.token,
@@ -764,7 +771,7 @@ def list_requests(
         _check_jurisdiction(cfg, params.get("jurisdiction_id"))
         extensions = parse_bool("extensions", params.get("extensions"))
         page, size = _paging(params)
-        stmt: Select[tuple[Case]] = select(Case).where(Case.channel.in_(_listed(cfg)))
+        stmt: Select[Case] = select(Case).where(Case.channel.in_(_listed(cfg)))
         ids = params.get("service_request_id")
         if ids is not None and ids.strip():
             stmt = stmt.where(Case.code.in_(parse_id_list(ids)))
@@ -808,9 +815,7 @@ def _listed_case(session: Session, cfg: Open311Settings, request_id: str) -> Cas
     return case
 
 
-def _requests_out(
-    session: Session, rows: Sequence[Case], *, extensions: bool
-) -> list[RequestOut]:
+def _requests_out(session: Session, rows: Sequence[Case], *, extensions: bool) -> list[RequestOut]:
     """Render cases, loading their classes, departments and Open311 rows in a few queries."""
     if not rows:
         return []
@@ -848,7 +853,9 @@ def _requests_out(
         minor = minors.get(case.minor_id) if case.minor_id is not None else None
         extra = requests.get(case.id)
         # Spec: for a closed request, updated_datetime is when it was closed.
-        updated = (case.closed_at or case.updated_at) if status is Status.CLOSED else case.updated_at
+        updated = (
+            (case.closed_at or case.updated_at) if status is Status.CLOSED else case.updated_at
+        )
         out = RequestOut(
             service_request_id=case.code,
             status=status.value,
@@ -871,9 +878,7 @@ def _requests_out(
         if extensions:
             out.attributes = [_answer_out(a) for a in (extra.attributes if extra else [])]
             out.extended_attributes = _extended(case)
-            out.notes = _notes(
-                events.get(case.id, []), updates.get(case.id, []), department_names
-            )
+            out.notes = _notes(events.get(case.id, []), updates.get(case.id, []), department_names)
         result.append(out)
     return result
 
@@ -1087,7 +1092,9 @@ def list_updates(uow: UnitOfWork, params: Params, *, now: dt.datetime | None = N
                     UpdateOut(
                         update_id=f"n{update.id}",
                         service_request_id=code,
-                        status=_status_at(history.get(update.case_id, []), update.received_at).value,
+                        status=_status_at(
+                            history.get(update.case_id, []), update.received_at
+                        ).value,
                         updated_datetime=_iso(update.received_at) or "",
                         description=update.description,
                         media_url=update.media_url,

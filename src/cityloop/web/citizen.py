@@ -110,4 +110,5 @@ def recent_points(
                 reported_on=reported_at.astimezone(local_zone).date(),
             )
             for lon, lat, state, family, name, reported_at in uow.session.execute(stmt)
+            if lon is not None and lat is not None
         ]

@@ -68,7 +68,7 @@ def class_groups(uow: UnitOfWork) -> list[ClassGroup]:
 
 
 def parse_class(value: str, t: Translator) -> tuple[str | None, str | None]:
-    """"component:0101" -> (family, minor code); empty -> (None, None): not sure."""
+    """ "component:0101" -> (family, minor code); empty -> (None, None): not sure."""
     value = value.strip()
     if not value:
         return None, None
@@ -130,8 +130,10 @@ def new_idempotency_key() -> str:
 
 def checked_idempotency_key(value: str) -> str | None:
     value = value.strip()
-    if value.startswith("web-") and len(value) == 36 and all(
-        c in "0123456789abcdef" for c in value[4:]
+    if (
+        value.startswith("web-")
+        and len(value) == 36
+        and all(c in "0123456789abcdef" for c in value[4:])
     ):
         return value
     return None

@@ -29,7 +29,7 @@ TRANSLATIONS_DIR: Final = Path(__file__).parent / "translations"
 DOMAIN: Final = "messages"
 
 
-def N_(message: str) -> str:  # noqa: N802 (the conventional name extractors look for)
+def N_(message: str) -> str:
     """Mark a string for extraction without translating it here."""
     return message
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any
 
 from cityloop.cases.domain import CaseAction, CaseState, Channel, Satisfaction, Step
 from cityloop.catalog.domain import Family
@@ -19,7 +20,7 @@ from cityloop.workcal.domain import Light
 from cityloop.workcal.schedule import DayKind
 
 
-def NP_(context: str, message: str) -> tuple[str, str]:  # noqa: N802 (extractor keyword)
+def NP_(context: str, message: str) -> tuple[str, str]:
     """Mark a (context, message) pair for extraction."""
     return context, message
 
@@ -197,7 +198,7 @@ PUBLIC_STATUS: Mapping[CaseState, tuple[str, str]] = {
     CaseState.VOIDED: NP_("public status", "Closed as invalid"),
 }
 
-TABLES: Mapping[str, Mapping[str, tuple[str, str]]] = {
+TABLES: Mapping[str, Mapping[Any, tuple[str, str]]] = {
     "state": STATE,
     "action": ACTION,
     "role": ROLE,
@@ -222,7 +223,7 @@ class Labels:
     def __call__(self, kind: str, value: StrEnum | str | None) -> str:
         if value is None or value == "":
             return ""
-        entry = TABLES[kind].get(str(value))  # type: ignore[call-overload]
+        entry = TABLES[kind].get(str(value))
         if entry is None:
             return str(value)
         return self.t.pgettext(*entry)

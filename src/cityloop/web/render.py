@@ -101,7 +101,7 @@ def fmt_duration(t: Translator, minutes: int) -> str:
 
 
 def fmt_due(t: Translator, deadline: dt.datetime | None, now: dt.datetime | None = None) -> str:
-    """"due in 2 h 5 min" / "overdue by 1 d 3 h" against the wall clock."""
+    """ "due in 2 h 5 min" / "overdue by 1 d 3 h" against the wall clock."""
     if deadline is None:
         return ""
     now = now or dt.datetime.now(dt.UTC)
@@ -162,7 +162,9 @@ def nav_items(request: Request, actor: Actor | None, t: Translator) -> list[NavI
         if actor.role is Role.ADMIN:
             items.append(("/staff/admin", t.gettext("Administration")))
     return [
-        NavItem(href, label, path == href or (href not in ("/", "/staff") and path.startswith(href)))
+        NavItem(
+            href, label, path == href or (href not in ("/", "/staff") and path.startswith(href))
+        )
         for href, label in items
     ]
 
@@ -280,9 +282,7 @@ def _error_page(request: Request, exc: Exception) -> Response:
         return response
     if isinstance(exc, RequestValidationError):
         errors = exc.errors()
-        fields = ", ".join(
-            str(e.get("loc", ("?",))[-1]) for e in errors[:5] if isinstance(e, dict)
-        )
+        fields = ", ".join(str(e.get("loc", ("?",))[-1]) for e in errors[:5] if isinstance(e, dict))
         return render(
             request,
             "error.html",
@@ -325,7 +325,11 @@ def _error_page(request: Request, exc: Exception) -> Response:
         title = t.gettext("The request could not be completed")
         message = t.gettext("Please check what you entered and try again.")
     return render(
-        request, "error.html", status_code=exc.status_code, title=title, message=message,
+        request,
+        "error.html",
+        status_code=exc.status_code,
+        title=title,
+        message=message,
         detail=exc.message,
     )
 

@@ -115,9 +115,7 @@ def check_csrf(request: Request, token: str | None) -> None:
         raise CsrfRefused("the form's security token belongs to another browser session")
 
 
-def verify_csrf(
-    request: Request, csrf_token: Annotated[str | None, Form()] = None
-) -> None:
+def verify_csrf(request: Request, csrf_token: Annotated[str | None, Form()] = None) -> None:
     """Dependency for every POST handler that a browser form calls."""
     check_csrf(request, csrf_token)
 

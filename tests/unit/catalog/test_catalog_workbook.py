@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from openpyxl import Workbook, load_workbook
+from openpyxl.styles import Font
 
 from cityloop.catalog.domain import CatalogSpec, Family, FamilySpec, MinorSpec
 from cityloop.catalog.workbook import (
@@ -601,3 +602,18 @@ def test_a_class_whose_only_row_is_unreadable_is_one_problem(tmp_path: Path) -> 
     )
     ((_, row, message),) = rejected(path)
     assert row == 2 and "两天" in message
+
+
+def test_rows_that_only_carry_formatting_are_not_walked(tmp_path: Path) -> None:
+    workbook = Workbook()
+    ws = workbook.active
+    assert ws is not None
+    ws.title = "部件"
+    ws.append(HEADER)
+    ws.append(GOOD)
+    ws.cell(row=1_000_000, column=9).font = Font(bold=True)  # formatted, empty
+    path = tmp_path / "formatted.xlsx"
+    workbook.save(path)
+    assert load_workbook(path)["部件"].max_row == 1_000_000
+    spec = read_workbook(path)
+    assert family_of(spec, Family.COMPONENT).standard_count == 1

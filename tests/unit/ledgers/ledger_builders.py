@@ -81,10 +81,14 @@ def haidian(ledger: LedgerFacts | None = None) -> LedgerSnapshot:
     gid = 100
     iid = 1000
     problem_no = 0
-    for a_pos, (title, count) in enumerate(zip(HAIDIAN_ASPECTS, PROBLEMS_PER_ASPECT, strict=True), 1):
+    for a_pos, (title, count) in enumerate(
+        zip(HAIDIAN_ASPECTS, PROBLEMS_PER_ASPECT, strict=True), 1
+    ):
         gid += 1
         aspect_id = gid
-        groups.append(GroupFacts(id=aspect_id, parent_id=None, level=1, position=a_pos, title=title))
+        groups.append(
+            GroupFacts(id=aspect_id, parent_id=None, level=1, position=a_pos, title=title)
+        )
         for p_pos in range(1, count + 1):
             problem_no += 1
             gid += 1
