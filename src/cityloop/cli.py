@@ -43,6 +43,9 @@ def _mount_optional() -> None:
     app.add_typer(case_app, name="case", help="Cases: report, show, act, list.")
     app.command("worker")(worker)
     from cityloop.demo.cli import demo
+    from cityloop.open311.cli import app as open311_app
+
+    app.add_typer(open311_app, name="open311", help="Open311 GeoReport v2: client keys, settings, queue.")
 
     app.command("demo")(demo)
 

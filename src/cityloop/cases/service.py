@@ -470,7 +470,8 @@ def report(
             from_state=None,
             now=now,
             detail={"channel": data.channel.value},
-            actor_name=data.reporter.name if data.reporter and data.reporter.name else None,
+            # Never the citizen's name: the timeline is shown to departments.
+            actor_name=f"public:{data.channel.value}" if actor is None else None,
         )
         _link_attachments(session, case, event, data.attachment_ids, actor)
         result = _reported(session, actor, case, ctx, now, True)
@@ -573,17 +574,21 @@ def act(
 
         from_state = case.state
         detail: dict[str, Any] = {}
-        _apply_action_fields(session, case, req, detail)
-        case.state = (
-            transition.to_state.value
-            if req.action is not CaseAction.REJECT_VOID
-            else (case.state_before_void or transition.to_state.value)
-        )
-        apply_effects(case, transition, req.action, from_state, now)
-        milestones(case, req.action, now)
-        apply_clock(case, transition, ctx, now, _disposal_limit(session, case, ctx))
-        sync_disposal_deadline(case)
-        case.updated_at = now
+        # No autoflush while the row is half-changed: a lookup in between would flush it early
+        # and the one action would cost two versions.
+        with session.no_autoflush:
+            _apply_action_fields(session, case, req, detail)
+            disposal_limit = _disposal_limit(session, case, ctx)
+            case.state = (
+                transition.to_state.value
+                if req.action is not CaseAction.REJECT_VOID
+                else (case.state_before_void or transition.to_state.value)
+            )
+            apply_effects(case, transition, req.action, from_state, now)
+            milestones(case, req.action, now)
+            apply_clock(case, transition, ctx, now, disposal_limit)
+            sync_disposal_deadline(case)
+            case.updated_at = now
         try:
             session.flush()
         except StaleDataError:

@@ -16,6 +16,9 @@ MODEL_MODULES = (
     "cityloop.cases.models",
     "cityloop.catalog.models",
     "cityloop.workcal.models",
+    "cityloop.open311.models",
+    "cityloop.ledgers.models",
+    "cityloop.evaluation.models",
 )
 
 

@@ -400,7 +400,7 @@ def _classes(database: Database, dept_ids: dict[str, int], rng: random.Random) -
                 .join(FilingStandard, FilingStandard.minor_id == MinorClass.id)
                 .where(MinorClass.active.is_(True), FilingStandard.active.is_(True))
                 .order_by(MinorClass.family, MinorClass.code, FilingStandard.position)
-            ).tuples()
+            )
         ]
     first: dict[int, tuple[tuple[int, str, str, str], tuple[int, str | None]]] = {}
     for minor, row in rows:

@@ -99,7 +99,7 @@ def ensure_every_open_state(
             state: n
             for state, n in uow.session.execute(
                 select(Case.state, func.count()).group_by(Case.state)
-            ).tuples()
+            )
         }
         standard_id = uow.session.scalar(
             select(FilingStandard.id)

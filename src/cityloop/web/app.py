@@ -65,7 +65,8 @@ def create_app(database: Database | None = None) -> FastAPI:
 def _routers() -> list[APIRouter]:
     """Every capability's routes. Add a line when a capability gains a ``views.py``."""
     from cityloop.cases.views import router as cases_router
+    from cityloop.open311.views import router as open311_router
     from cityloop.org.views import router as org_router
     from cityloop.workcal.views import router as calendar_router
 
-    return [org_router, cases_router, calendar_router]
+    return [org_router, cases_router, calendar_router, open311_router]

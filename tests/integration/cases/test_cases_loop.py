@@ -162,6 +162,7 @@ def test_the_normal_path_runs_from_public_report_to_callback(
     ]
     assert timeline[5].attachment_ids == [photo_id]
     assert timeline[0].actor_role is None  # a citizen
+    assert closed.version == len(timeline)  # one version per action
 
 
 def test_a_stale_version_is_a_conflict_and_changes_nothing(

@@ -100,6 +100,50 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_department_parent_id"), ["parent_id"], unique=False)
 
     op.create_table(
+        "ledger_ledger",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("subject", sa.String(length=200), nullable=False),
+        sa.Column("authority", sa.String(length=200), nullable=False),
+        sa.Column("inspection_group", sa.String(length=200), nullable=False),
+        sa.Column("onsite_start", sa.Date(), nullable=True),
+        sa.Column("onsite_end", sa.Date(), nullable=True),
+        sa.Column("feedback_on", sa.Date(), nullable=True),
+        sa.Column("stages", sa.JSON(), nullable=False),
+        sa.Column("bulletin_title", sa.String(length=300), nullable=False),
+        sa.Column("organisation", sa.JSON(), nullable=False),
+        sa.Column("next_steps", sa.JSON(), nullable=False),
+        sa.Column("as_of", sa.Date(), nullable=True),
+        sa.Column("issuer", sa.String(length=200), nullable=False),
+        sa.Column("issued_on", sa.Date(), nullable=True),
+        sa.Column("contact_phone", sa.String(length=64), nullable=False),
+        sa.Column("contact_mailbox", sa.String(length=300), nullable=False),
+        sa.Column("contact_postcode", sa.String(length=16), nullable=False),
+        sa.Column("contact_email", sa.String(length=128), nullable=False),
+        sa.Column("created_by", sa.String(length=64), nullable=False),
+        sa.Column("created_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_ledger")),
+    )
+    with op.batch_alter_table("ledger_ledger", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_ledger_ledger_kind"), ["kind"], unique=False)
+
+    op.create_table(
+        "open311_client",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("key_hash", sa.String(length=64), nullable=False),
+        sa.Column("key_hint", sa.String(length=8), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("created_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("disabled_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_open311_client")),
+        sa.UniqueConstraint("key_hash", name=op.f("uq_open311_client_key_hash")),
+        sa.UniqueConstraint("name", name=op.f("uq_open311_client_name")),
+    )
+    op.create_table(
         "app_user",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("username", sa.String(length=64), nullable=False),
@@ -150,6 +194,37 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_catalog_minor_class_major_id"), ["major_id"], unique=False
         )
+
+    op.create_table(
+        "ledger_group",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "ledger_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("parent_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("level", sa.Integer(), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("title", sa.Text(), nullable=False),
+        sa.Column("held_on", sa.Date(), nullable=True),
+        sa.Column("place", sa.String(length=200), nullable=False),
+        sa.Column("inspector", sa.String(length=64), nullable=False),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.Column("created_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["ledger_id"],
+            ["ledger_ledger.id"],
+            name=op.f("fk_ledger_group_ledger_id_ledger_ledger"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["parent_id"], ["ledger_group.id"], name=op.f("fk_ledger_group_parent_id_ledger_group")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_group")),
+    )
+    with op.batch_alter_table("ledger_group", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_ledger_group_ledger_level", ["ledger_id", "level", "position"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_ledger_group_parent_id"), ["parent_id"], unique=False)
 
     op.create_table(
         "api_token",
@@ -228,6 +303,88 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_catalog_filing_standard_minor_active", ["minor_id", "active"], unique=False
         )
+
+    op.create_table(
+        "evaluation_audit_draw",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("month", sa.String(length=7), nullable=False),
+        sa.Column("seed", sa.BigInteger(), nullable=False),
+        sa.Column("drawn_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "drawn_by_user_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("cases_per_department", sa.Integer(), nullable=False),
+        sa.Column("detail", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["drawn_by_user_id"],
+            ["app_user.id"],
+            name=op.f("fk_evaluation_audit_draw_drawn_by_user_id_app_user"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_evaluation_audit_draw")),
+    )
+    with op.batch_alter_table("evaluation_audit_draw", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_evaluation_audit_draw_month"), ["month"], unique=False)
+
+    op.create_table(
+        "ledger_item",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "ledger_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("group_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("content", sa.Text(), nullable=False),
+        sa.Column("responsible_leader", sa.String(length=64), nullable=False),
+        sa.Column("unit_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("co_units", sa.String(length=200), nullable=False),
+        sa.Column("responsible_person", sa.String(length=64), nullable=False),
+        sa.Column("deadline_text", sa.String(length=64), nullable=False),
+        sa.Column("due_on", sa.Date(), nullable=True),
+        sa.Column("due_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("stage", sa.String(length=32), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("signoff_state", sa.String(length=16), nullable=False),
+        sa.Column("completion", sa.Text(), nullable=False),
+        sa.Column("hazard_class", sa.String(length=64), nullable=False),
+        sa.Column("hazard_level", sa.String(length=16), nullable=False),
+        sa.Column("location", sa.String(length=200), nullable=False),
+        sa.Column("relapse_count", sa.Integer(), nullable=False),
+        sa.Column(
+            "submitted_by", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "reviewed_by", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("reopened_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_reason", sa.Text(), nullable=False),
+        sa.Column("signed_off_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["group_id"], ["ledger_group.id"], name=op.f("fk_ledger_item_group_id_ledger_group")
+        ),
+        sa.ForeignKeyConstraint(
+            ["ledger_id"], ["ledger_ledger.id"], name=op.f("fk_ledger_item_ledger_id_ledger_ledger")
+        ),
+        sa.ForeignKeyConstraint(
+            ["reviewed_by"], ["app_user.id"], name=op.f("fk_ledger_item_reviewed_by_app_user")
+        ),
+        sa.ForeignKeyConstraint(
+            ["submitted_by"], ["app_user.id"], name=op.f("fk_ledger_item_submitted_by_app_user")
+        ),
+        sa.ForeignKeyConstraint(
+            ["unit_id"], ["department.id"], name=op.f("fk_ledger_item_unit_id_department")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_item")),
+    )
+    with op.batch_alter_table("ledger_item", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_ledger_item_due_at"), ["due_at"], unique=False)
+        batch_op.create_index("ix_ledger_item_group", ["group_id", "position"], unique=False)
+        batch_op.create_index(
+            "ix_ledger_item_ledger_state", ["ledger_id", "signoff_state"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_ledger_item_unit_id"), ["unit_id"], unique=False)
 
     op.create_table(
         "case_file",
@@ -360,6 +517,69 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "ledger_item_event",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "ledger_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("item_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("at", cityloop.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "actor_user_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("actor_username", sa.String(length=64), nullable=False),
+        sa.Column("actor_role", sa.String(length=32), nullable=False),
+        sa.Column("action", sa.String(length=16), nullable=False),
+        sa.Column("from_state", sa.String(length=16), nullable=True),
+        sa.Column("to_state", sa.String(length=16), nullable=False),
+        sa.Column("from_status", sa.String(length=16), nullable=True),
+        sa.Column("to_status", sa.String(length=16), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("detail", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["actor_user_id"],
+            ["app_user.id"],
+            name=op.f("fk_ledger_item_event_actor_user_id_app_user"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["item_id"], ["ledger_item.id"], name=op.f("fk_ledger_item_event_item_id_ledger_item")
+        ),
+        sa.ForeignKeyConstraint(
+            ["ledger_id"],
+            ["ledger_ledger.id"],
+            name=op.f("fk_ledger_item_event_ledger_id_ledger_ledger"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_item_event")),
+    )
+    with op.batch_alter_table("ledger_item_event", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_ledger_item_event_item_id"), ["item_id"], unique=False)
+        batch_op.create_index("ix_ledger_item_event_ledger_at", ["ledger_id", "at"], unique=False)
+
+    op.create_table(
+        "ledger_progress",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("item_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("at", cityloop.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "actor_user_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("actor_username", sa.String(length=64), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("status_after", sa.String(length=16), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["actor_user_id"],
+            ["app_user.id"],
+            name=op.f("fk_ledger_progress_actor_user_id_app_user"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["item_id"], ["ledger_item.id"], name=op.f("fk_ledger_progress_item_id_ledger_item")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_progress")),
+    )
+    with op.batch_alter_table("ledger_progress", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_ledger_progress_item_id"), ["item_id"], unique=False)
+
+    op.create_table(
         "case_event",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -395,6 +615,180 @@ def upgrade() -> None:
     with op.batch_alter_table("case_event", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_case_event_at"), ["at"], unique=False)
         batch_op.create_index("ix_case_event_case_id_id", ["case_id", "id"], unique=False)
+
+    op.create_table(
+        "evaluation_audit_item",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("draw_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "department_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "auditor_user_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("outcome", sa.String(length=8), nullable=True),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("decided_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["auditor_user_id"],
+            ["app_user.id"],
+            name=op.f("fk_evaluation_audit_item_auditor_user_id_app_user"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["case_file.id"], name=op.f("fk_evaluation_audit_item_case_id_case_file")
+        ),
+        sa.ForeignKeyConstraint(
+            ["department_id"],
+            ["department.id"],
+            name=op.f("fk_evaluation_audit_item_department_id_department"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["draw_id"],
+            ["evaluation_audit_draw.id"],
+            name=op.f("fk_evaluation_audit_item_draw_id_evaluation_audit_draw"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_evaluation_audit_item")),
+        sa.UniqueConstraint(
+            "draw_id", "case_id", name=op.f("uq_evaluation_audit_item_draw_id_case_id")
+        ),
+    )
+    with op.batch_alter_table("evaluation_audit_item", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_evaluation_audit_item_auditor_user_id"),
+            ["auditor_user_id"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_evaluation_audit_item_department", ["department_id", "draw_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_evaluation_audit_item_draw_id"), ["draw_id"], unique=False
+        )
+
+    op.create_table(
+        "ledger_evidence",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("item_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "progress_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("filename", sa.String(length=200), nullable=False),
+        sa.Column("content_type", sa.String(length=100), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("storage_key", sa.String(length=200), nullable=False),
+        sa.Column("uploaded_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("uploaded_by", sa.String(length=64), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["item_id"], ["ledger_item.id"], name=op.f("fk_ledger_evidence_item_id_ledger_item")
+        ),
+        sa.ForeignKeyConstraint(
+            ["progress_id"],
+            ["ledger_progress.id"],
+            name=op.f("fk_ledger_evidence_progress_id_ledger_progress"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_evidence")),
+    )
+    with op.batch_alter_table("ledger_evidence", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_ledger_evidence_item_id"), ["item_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_ledger_evidence_progress_id"), ["progress_id"], unique=False
+        )
+
+    op.create_table(
+        "open311_request",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "client_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("service_code", sa.String(length=16), nullable=False),
+        sa.Column("attributes", sa.JSON(), nullable=False),
+        sa.Column("extra_attributes", sa.JSON(), nullable=False),
+        sa.Column("media_url", sa.String(length=1024), nullable=True),
+        sa.Column("account_id", sa.String(length=128), nullable=True),
+        sa.Column("device_id", sa.String(length=128), nullable=True),
+        sa.Column("token", sa.String(length=64), nullable=True),
+        sa.Column("created_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["case_file.id"], name=op.f("fk_open311_request_case_id_case_file")
+        ),
+        sa.ForeignKeyConstraint(
+            ["client_id"],
+            ["open311_client.id"],
+            name=op.f("fk_open311_request_client_id_open311_client"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_open311_request")),
+        sa.UniqueConstraint("case_id", name=op.f("uq_open311_request_case_id")),
+    )
+    with op.batch_alter_table("open311_request", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_open311_request_client_id"), ["client_id"], unique=False
+        )
+
+    op.create_table(
+        "open311_token",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("token", sa.String(length=64), nullable=False),
+        sa.Column(
+            "client_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("created_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("processed_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["case_file.id"], name=op.f("fk_open311_token_case_id_case_file")
+        ),
+        sa.ForeignKeyConstraint(
+            ["client_id"],
+            ["open311_client.id"],
+            name=op.f("fk_open311_token_client_id_open311_client"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_open311_token")),
+        sa.UniqueConstraint("token", name=op.f("uq_open311_token_token")),
+    )
+    with op.batch_alter_table("open311_token", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_open311_token_client_id"), ["client_id"], unique=False)
+        batch_op.create_index("ix_open311_token_state_id", ["state", "id"], unique=False)
+
+    op.create_table(
+        "open311_update",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "client_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("external_id", sa.String(length=128), nullable=False),
+        sa.Column("status", sa.String(length=32), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("media_url", sa.String(length=1024), nullable=True),
+        sa.Column("stated_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("received_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("author_name", sa.String(length=64), nullable=True),
+        sa.Column("author_email", sa.String(length=128), nullable=True),
+        sa.Column("author_phone", sa.String(length=32), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["case_file.id"], name=op.f("fk_open311_update_case_id_case_file")
+        ),
+        sa.ForeignKeyConstraint(
+            ["client_id"],
+            ["open311_client.id"],
+            name=op.f("fk_open311_update_client_id_open311_client"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_open311_update")),
+        sa.UniqueConstraint(
+            "client_id", "external_id", name=op.f("uq_open311_update_client_id_external_id")
+        ),
+    )
+    with op.batch_alter_table("open311_update", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_open311_update_case_id"), ["case_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_open311_update_received_at"), ["received_at"], unique=False
+        )
 
     op.create_table(
         "case_attachment",
@@ -439,11 +833,45 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_case_attachment_case_id"))
 
     op.drop_table("case_attachment")
+    with op.batch_alter_table("open311_update", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_open311_update_received_at"))
+        batch_op.drop_index(batch_op.f("ix_open311_update_case_id"))
+
+    op.drop_table("open311_update")
+    with op.batch_alter_table("open311_token", schema=None) as batch_op:
+        batch_op.drop_index("ix_open311_token_state_id")
+        batch_op.drop_index(batch_op.f("ix_open311_token_client_id"))
+
+    op.drop_table("open311_token")
+    with op.batch_alter_table("open311_request", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_open311_request_client_id"))
+
+    op.drop_table("open311_request")
+    with op.batch_alter_table("ledger_evidence", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_ledger_evidence_progress_id"))
+        batch_op.drop_index(batch_op.f("ix_ledger_evidence_item_id"))
+
+    op.drop_table("ledger_evidence")
+    with op.batch_alter_table("evaluation_audit_item", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_evaluation_audit_item_draw_id"))
+        batch_op.drop_index("ix_evaluation_audit_item_department")
+        batch_op.drop_index(batch_op.f("ix_evaluation_audit_item_auditor_user_id"))
+
+    op.drop_table("evaluation_audit_item")
     with op.batch_alter_table("case_event", schema=None) as batch_op:
         batch_op.drop_index("ix_case_event_case_id_id")
         batch_op.drop_index(batch_op.f("ix_case_event_at"))
 
     op.drop_table("case_event")
+    with op.batch_alter_table("ledger_progress", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_ledger_progress_item_id"))
+
+    op.drop_table("ledger_progress")
+    with op.batch_alter_table("ledger_item_event", schema=None) as batch_op:
+        batch_op.drop_index("ix_ledger_item_event_ledger_at")
+        batch_op.drop_index(batch_op.f("ix_ledger_item_event_item_id"))
+
+    op.drop_table("ledger_item_event")
     with op.batch_alter_table("case_file", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_case_file_step_warn_at"))
         batch_op.drop_index("ix_case_file_step_deadline")
@@ -456,6 +884,17 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_case_file_cell_code"))
 
     op.drop_table("case_file")
+    with op.batch_alter_table("ledger_item", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_ledger_item_unit_id"))
+        batch_op.drop_index("ix_ledger_item_ledger_state")
+        batch_op.drop_index("ix_ledger_item_group")
+        batch_op.drop_index(batch_op.f("ix_ledger_item_due_at"))
+
+    op.drop_table("ledger_item")
+    with op.batch_alter_table("evaluation_audit_draw", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_evaluation_audit_draw_month"))
+
+    op.drop_table("evaluation_audit_draw")
     with op.batch_alter_table("catalog_filing_standard", schema=None) as batch_op:
         batch_op.drop_index("ix_catalog_filing_standard_minor_active")
 
@@ -469,6 +908,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_api_token_user_id"))
 
     op.drop_table("api_token")
+    with op.batch_alter_table("ledger_group", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_ledger_group_parent_id"))
+        batch_op.drop_index("ix_ledger_group_ledger_level")
+
+    op.drop_table("ledger_group")
     with op.batch_alter_table("catalog_minor_class", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_catalog_minor_class_major_id"))
 
@@ -477,6 +921,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_app_user_department_id"))
 
     op.drop_table("app_user")
+    op.drop_table("open311_client")
+    with op.batch_alter_table("ledger_ledger", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_ledger_ledger_kind"))
+
+    op.drop_table("ledger_ledger")
     with op.batch_alter_table("department", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_department_parent_id"))
 
