@@ -7,6 +7,8 @@ instead; never rewrite a migration a deployed database has applied.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -45,6 +47,8 @@ def main() -> None:
     )
     text = text.replace("def downgrade() -> None:\n", f"def downgrade() -> None:\n{down}", 1)
     path.write_text(text)
+    subprocess.run([sys.executable, "-m", "ruff", "format", "-q", str(path)], check=True)
+    subprocess.run([sys.executable, "-m", "ruff", "check", "--fix", "-q", str(path)], check=True)
     print(f"wrote {path}")
 
 

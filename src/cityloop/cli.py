@@ -45,7 +45,9 @@ def _mount_optional() -> None:
     from cityloop.demo.cli import demo
     from cityloop.open311.cli import app as open311_app
 
-    app.add_typer(open311_app, name="open311", help="Open311 GeoReport v2: client keys, settings, queue.")
+    app.add_typer(
+        open311_app, name="open311", help="Open311 GeoReport v2: client keys, settings, queue."
+    )
 
     app.command("demo")(demo)
 

@@ -19,7 +19,9 @@ class Settings(BaseSettings):
 
     database_url: str = Field(
         default="sqlite:///./var/cityloop.db",
-        description="SQLAlchemy URL. SQLite file by default; postgresql+psycopg://... in production.",
+        description=(
+            "SQLAlchemy URL: an SQLite file by default, postgresql+psycopg://... in production."
+        ),
     )
     data_dir: Path = Field(default=Path("./var"), description="Attachments, exports, caches.")
     timezone: str = "Asia/Shanghai"

@@ -14,7 +14,6 @@ from alembic import op
 import cityloop.db.base
 from cityloop.db.immutable import drop_append_only, make_append_only
 
-
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
