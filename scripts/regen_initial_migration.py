@@ -34,7 +34,8 @@ def main() -> None:
     text = path.read_text()
     text = text.replace(
         "import cityloop.db.base\n",
-        "import cityloop.db.base\nfrom cityloop.db.immutable import drop_append_only, make_append_only\n",
+        "import cityloop.db.base\n"
+        "from cityloop.db.immutable import drop_append_only, make_append_only\n",
         1,
     )
     text = re.sub(r"Create Date: .*\n", "", text)

@@ -23,6 +23,7 @@ from tests.integration.grid.grid_support import (
     build_district,
     write_geojson,
 )
+from tests.unit.grid.gpkg_support import write_gpkg
 from tests.world import World
 
 from cityloop.cases import service as cases
@@ -123,22 +124,24 @@ def test_a_point_on_a_shared_edge_belongs_to_exactly_one_cell(
     with db.uow() as uow:
         (loaded,) = service.loaded_grids(uow.session)
     grid = loaded.index
-    code = locate_one(db, *P_A2)["cell_code"]
-    i = grid.index_of(str(code))
-    assert i is not None
-    square = grid.polygons[i]
-    (x0, y0), (x1, _), (_, y1) = list(square.exterior.coords)[0], *list(square.exterior.coords)[1:3]
-    east_mid = ((x1 + list(square.exterior.coords)[2][0]) / 2, (y0 + y1) / 2)
-    north_mid = ((x0 + x1) / 2, y1)
-    east = locate_one(db, *east_mid)
-    north = locate_one(db, *north_mid)
-    corner = locate_one(db, *list(square.exterior.coords)[2])  # north-east corner
-    for point, result in ((east_mid, east), (north_mid, north)):
-        owners = [k for k, poly in enumerate(grid.polygons) if poly.intersects(shapely.Point(point))]
-        assert len(owners) == 2  # the point is on the outline of two cells ...
-        assert result["cell_code"] in {str(grid.codes[k]) for k in owners}  # ... and gets one
-    assert east["cell_code"] != code and north["cell_code"] != code  # east and north win
-    assert corner["cell_code"] not in (code, east["cell_code"], north["cell_code"])
+    code = str(locate_one(db, *P_A2)["cell_code"])
+    i = grid.index_of(code)
+    assert i is not None and not grid.cut[i]
+    sw, se, ne, nw = list(grid.polygons[i].exterior.coords)[:4]  # a full square's ring
+    east_mid = ((se[0] + ne[0]) / 2, (se[1] + ne[1]) / 2)
+    north_mid = ((ne[0] + nw[0]) / 2, (ne[1] + nw[1]) / 2)
+    results = {}
+    for name, point in (("east", east_mid), ("north", north_mid), ("corner", ne)):
+        on = [k for k, poly in enumerate(grid.polygons) if poly.intersects(shapely.Point(point))]
+        assert len(on) == (4 if name == "corner" else 2)  # on the outline of several cells
+        found = locate_one(db, *point)["cell_code"]
+        assert found in {str(grid.codes[k]) for k in on}  # ... and given to exactly one
+        results[name] = found
+    # The half-open rule: a vertical edge goes east, a horizontal one north, a corner north-east.
+    assert results["east"] == str(grid.codes[grid.index[grid.rows[i], grid.cols[i] + 1]])
+    assert results["north"] == str(grid.codes[grid.index[grid.rows[i] - 1, grid.cols[i]]])
+    assert results["corner"] == str(grid.codes[grid.index[grid.rows[i] - 1, grid.cols[i] + 1]])
+    del sw
 
 
 def test_rebuilding_renews_the_revision_and_moves_responsibility_cells(
@@ -227,13 +230,13 @@ def test_import_refuses_cells_outside_the_district(
     assert "reaches" in caught.value.message and "outside the district" in caught.value.message
 
 
-def test_import_refuses_bad_codes_and_geometry(
-    db: Database, world: World, tmp_path: Path
-) -> None:
+def test_import_refuses_bad_codes_and_geometry(db: Database, world: World, tmp_path: Path) -> None:
     cells = squares(2)
     cells[1] = ("120116001001002", cells[1][1])  # another district's code
     cells[2] = (cells[0][0], cells[2][1])  # repeated
-    bowtie = shapely.Polygon([(116.31, 39.96), (116.311, 39.961), (116.311, 39.96), (116.31, 39.961)])
+    bowtie = shapely.Polygon(
+        [(116.31, 39.96), (116.311, 39.961), (116.311, 39.96), (116.31, 39.961)]
+    )
     cells[3] = (cells[3][0], bowtie)
     path = write_geojson(tmp_path / "cells.geojson", features(cells))
     with pytest.raises(service.ImportRejected) as caught:
@@ -249,8 +252,6 @@ def test_import_refuses_bad_codes_and_geometry(
 def test_import_from_geopackage_with_generated_codes(
     db: Database, world: World, tmp_path: Path
 ) -> None:
-    from tests.unit.grid.test_grid_importing import write_gpkg
-
     cells = squares(3)
     path = write_gpkg(tmp_path / "cells.gpkg", [({"name": c}, p) for c, p in cells])
     summary = service.import_cells(
@@ -272,7 +273,12 @@ def test_import_from_geopackage_with_generated_codes(
 def test_import_dry_run_changes_nothing(db: Database, world: World, tmp_path: Path) -> None:
     path = write_geojson(tmp_path / "cells.geojson", features(squares()))
     summary = service.import_cells(
-        db.uow(), SYSTEM_ACTOR, path, adcode=ADCODE, system="wgs84", boundary=DISTRICT,
+        db.uow(),
+        SYSTEM_ACTOR,
+        path,
+        adcode=ADCODE,
+        system="wgs84",
+        boundary=DISTRICT,
         dry_run=True,
     )
     assert summary.cells == 9
@@ -282,9 +288,7 @@ def test_import_dry_run_changes_nothing(db: Database, world: World, tmp_path: Pa
 # -- routing at intake -----------------------------------------------------------------------
 
 
-def report(
-    db: Database, world: World, lon: float, lat: float, **extra: object
-) -> Case:
+def report(db: Database, world: World, lon: float, lat: float, **extra: object) -> Case:
     data = CaseCreate(
         channel="hotline_12345",
         description="测试",
@@ -325,8 +329,13 @@ def test_a_rule_for_the_class_overrides_the_territory_for_events(
     service.add_rule(
         db.uow(),
         SYSTEM_ACTOR,
-        RuleCreate(family="event", minor_code="0101", scope=Scope.SUBDISTRICT, area="sd-a",
-                   department="sanitation"),
+        RuleCreate(
+            family="event",
+            minor_code="0101",
+            scope=Scope.SUBDISTRICT,
+            area="sd-a",
+            department="sanitation",
+        ),
     )
     ruled = report(db, world, *P_A2, family="event", minor_code="0101")
     assert ruled.suggested_department_id == world.sanitation_id
@@ -374,11 +383,13 @@ def test_a_component_goes_to_its_owner_first(
     service.add_rule(
         db.uow(),
         SYSTEM_ACTOR,
-        RuleCreate(family="component", minor_code="0101", scope=Scope.DISTRICT,
-                   department="sanitation"),
+        RuleCreate(
+            family="component", minor_code="0101", scope=Scope.DISTRICT, department="sanitation"
+        ),
     )
-    owned = report(db, world, *P_A1, family="component", minor_code="0101",
-                   component_code="1101990101000001")
+    owned = report(
+        db, world, *P_A1, family="component", minor_code="0101", component_code="1101990101000001"
+    )
     assert owned.suggested_department_id == world.drainage_id
     assert owned.component_code == "1101990101000001"
     unknown = report(db, world, *P_A1, family="component", minor_code="0101")
@@ -414,8 +425,9 @@ def test_the_responsibility_grid_names_the_inspector(
     service.add_responsibility(
         db.uow(),
         SYSTEM_ACTOR,
-        ResponsibilityCreate(code="r-a1", name="甲一", inspector="inspector2",
-                             cells=["110199001001"]),
+        ResponsibilityCreate(
+            code="r-a1", name="甲一", inspector="inspector2", cells=["110199001001"]
+        ),
     )
     assert report(db, world, *P_A1).inspector_id == district.inspector2.user_id
     assert report(db, world, *P_A2).inspector_id is None
@@ -495,9 +507,10 @@ def test_components_import_checks_ids_against_the_catalog_all_or_nothing(
     assert "row 2: id 1101999901000002 names component class 9901" in message
     assert "row 3: a component id is 16 digits" in message
     assert "row 4: no department with code 'nobody'" in message
-    assert service.components_near(
-        db.uow(), lon=P_A1[0], lat=P_A1[1], system="wgs84", radius_m=100
-    ) == []
+    assert (
+        service.components_near(db.uow(), lon=P_A1[0], lat=P_A1[1], system="wgs84", radius_m=100)
+        == []
+    )
 
 
 def test_components_near_a_point_in_any_coordinate_system(
@@ -510,24 +523,29 @@ def test_components_near_a_point_in_any_coordinate_system(
     path = write_geojson(
         tmp_path / "components.geojson",
         [
-            {"type": "Feature", "properties": {"code": "1101990101000001", "status": "完好"},
-             "geometry": {"type": "Point", "coordinates": list(gcj)}},
-            {"type": "Feature", "properties": {"code": "1101990305000002", "owner": "sanitation"},
-             "geometry": {"type": "Point", "coordinates": list(wgs84_to_gcj02(near_lon, near_lat))}},
+            {
+                "type": "Feature",
+                "properties": {"code": "1101990101000001", "status": "完好"},
+                "geometry": {"type": "Point", "coordinates": list(gcj)},
+            },
+            {
+                "type": "Feature",
+                "properties": {"code": "1101990305000002", "owner": "sanitation"},
+                "geometry": {
+                    "type": "Point",
+                    "coordinates": list(wgs84_to_gcj02(near_lon, near_lat)),
+                },
+            },
         ],
     )
     service.import_components(db.uow(), SYSTEM_ACTOR, path, system="gcj02")
-    found = service.components_near(
-        db.uow(), lon=gcj[0], lat=gcj[1], system="gcj02", radius_m=30
-    )
+    found = service.components_near(db.uow(), lon=gcj[0], lat=gcj[1], system="gcj02", radius_m=30)
     assert [c.code for c in found] == ["1101990101000001", "1101990305000002"]
     assert found[0].distance_m is not None and found[0].distance_m < 0.01
     assert found[1].distance_m == pytest.approx(17.0, abs=0.5)
     assert found[0].lon == pytest.approx(P_A1[0], abs=1e-7)  # stored in WGS-84
     assert found[0].cell_code == locate_one(db, *P_A1)["cell_code"]
-    only = service.components_near(
-        db.uow(), lon=gcj[0], lat=gcj[1], system="gcj02", radius_m=10
-    )
+    only = service.components_near(db.uow(), lon=gcj[0], lat=gcj[1], system="gcj02", radius_m=10)
     assert [c.code for c in only] == ["1101990101000001"]
 
 
@@ -547,7 +565,9 @@ def test_cells_in_a_bbox_come_simplified_in_the_display_system(
     assert capped["truncated"] and len(capped["features"]) == 10 and capped["total"] > 600
     areas = service.areas_geojson(db.uow(), level="community")
     assert sorted(f["properties"]["name"] for f in areas["features"]) == [
-        "乙一社区", "甲一社区", "甲二社区"
+        "乙一社区",
+        "甲一社区",
+        "甲二社区",
     ]
     district_outline = service.areas_geojson(db.uow(), level="district")
     assert district_outline["features"][0]["properties"]["adcode"] == ADCODE
