@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# Front-end libraries come from the npm registry at build time and ship inside the package.
+VENDOR := src/cityloop/web/static/vendor/versions.json
 
 .PHONY: install run test lint typecheck pytest bench clean
 
@@ -14,7 +16,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+$(VENDOR): frontend/package.json frontend/package-lock.json frontend/copy-vendor.mjs
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error && node copy-vendor.mjs
+
+# The browser tests drive Debian's Chromium (never a downloaded browser build).
+BROWSER := /usr/bin/chromium
+
+$(BROWSER):
+	apt-get update -qq && apt-get install -y -qq chromium fonts-noto-cjk
+
+install: $(STAMP) $(VENDOR)
 
 run: install
 	$(BIN)/cityloop init
@@ -28,7 +39,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install
+pytest: install $(BROWSER)
 	$(BIN)/pytest
 
 test: lint typecheck pytest

@@ -39,7 +39,7 @@ import numpy as np
 
 from cityloop.evaluation import domain, report
 from cityloop.evaluation.config import EvaluationSettings
-from cityloop.evaluation.engine import CASE_COLUMNS, EVENT_COLUMNS, Engine
+from cityloop.evaluation.engine import BOUNDARY_ACTIONS, CASE_COLUMNS, EVENT_COLUMNS, Engine
 from cityloop.evaluation.service import Names, Person, Unit, build_report, compute_monthly
 
 ACTIONS = (
@@ -83,6 +83,7 @@ STATES = (
     "self_handled",
 )
 CHANNELS = ("inspector", "public_web", "hotline_12345")
+BOUNDARY_CODES = np.array([ACTIONS.index(a) for a in ACTIONS if a in BOUNDARY_ACTIONS], np.int8)
 RATINGS = ("", "satisfied", "basically_satisfied", "dissatisfied")
 
 # Step limits in minutes (continuous, for synthetic data) and the typical time taken.
@@ -265,23 +266,32 @@ def build(directory: Path, n_cases: int, month: str, seed: int, chunk: int = 1_0
         n_ev = len(order)
         ev["id"] = np.arange(total_events + 1, total_events + n_ev + 1, dtype=np.int64)
         total_events += n_ev
-        cell = np.char.add(
-            np.char.add("110108", np.char.zfill((sub - 200).astype(str), 3)),
-            np.char.add(
-                np.char.zfill((com - 1000).astype(str), 3),
-                np.char.zfill(cell_serial.astype(str), 3),
-            ),
-        )
+        # The derived links (engine.derive_links), on the codes: events are in case order.
+        first = np.ones(n_ev, dtype=bool)
+        first[1:] = ev["case_id"][1:] != ev["case_id"][:-1]
+        boundary = np.isin(ev["action"], BOUNDARY_CODES) | first
+        start_pos = np.maximum.accumulate(np.where(boundary, np.arange(n_ev), 0))
+        ev["seg_id"] = ev["id"][start_pos]
+        for name, src in (
+            ("prev_seg_id", "seg_id"),
+            ("prev_step", "step"),
+            ("prev_deadline", "deadline"),
+        ):
+            shifted = np.empty_like(ev[src])
+            shifted[1:] = ev[src][:-1]
+            shifted[first] = np.datetime64("NaT") if src == "deadline" else 0
+            ev[name] = shifted
         case_cols = {
             "id": case_id,
-            "code": np.char.add("B", case_id.astype(str)).astype(object),
             "channel": channel,
             "state": state,
             "minor_id": minor,
             "department_id": dept,
             "subdistrict_id": sub,
             "community_id": com,
-            "cell_code": cell.astype(object),
+            "sub_n": sub - 200,
+            "com_n": com - 1000,
+            "cell_n": cell_serial,
             "reporter_user_id": inspector,
             "inspector_id": inspector,
             "reported_at": reported[lo:hi].astype("datetime64[us]"),
@@ -289,10 +299,12 @@ def build(directory: Path, n_cases: int, month: str, seed: int, chunk: int = 1_0
         }
         con.register("c_raw", case_cols)
         con.execute(
-            f"""COPY (SELECT id, code, {lists["ch"]}[channel + 1] AS channel,
+            f"""COPY (SELECT id, 'B' || id AS code, {lists["ch"]}[channel + 1] AS channel,
                        {lists["st"]}[state + 1] AS state, minor_id, department_id,
-                       subdistrict_id, community_id, cell_code, reporter_user_id, inspector_id,
-                       reported_at, updated_at FROM c_raw)
+                       subdistrict_id, community_id,
+                       '110108' || lpad(sub_n::VARCHAR, 3, '0') || lpad(com_n::VARCHAR, 3, '0')
+                           || lpad(cell_n::VARCHAR, 3, '0') AS cell_code,
+                       reporter_user_id, inspector_id, reported_at, updated_at FROM c_raw)
                 TO '{directory}/cases_{part:03d}.parquet' (FORMAT parquet, COMPRESSION zstd)"""
         )
         con.unregister("c_raw")
@@ -307,6 +319,10 @@ def build(directory: Path, n_cases: int, month: str, seed: int, chunk: int = 1_0
             "step": ev["step"],
             "deadline": ev["deadline"].astype("datetime64[us]"),
             "rating": ev["rating"],
+            "seg_id": ev["seg_id"],
+            "prev_seg_id": ev["prev_seg_id"],
+            "prev_step": ev["prev_step"],
+            "prev_deadline": ev["prev_deadline"].astype("datetime64[us]"),
         }
         con.register("e_raw", ev_cols)
         con.execute(
@@ -315,7 +331,9 @@ def build(directory: Path, n_cases: int, month: str, seed: int, chunk: int = 1_0
                        {lists["a"]}[action + 1] AS action,
                        NULLIF(dept, 0) AS department_id,
                        NULLIF({lists["s"]}[step + 1], '') AS step, deadline,
-                       NULLIF({lists["sat"]}[rating + 1], '') AS satisfaction
+                       NULLIF({lists["sat"]}[rating + 1], '') AS satisfaction,
+                       seg_id, NULLIF(prev_seg_id, 0) AS prev_seg_id,
+                       NULLIF({lists["s"]}[prev_step + 1], '') AS prev_step, prev_deadline
                      FROM e_raw)
                 TO '{directory}/events_{part:03d}.parquet'
                 (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000)"""

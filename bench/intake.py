@@ -184,6 +184,12 @@ def cpu_seconds(pgid: int) -> float:
     return total / CLK_TCK
 
 
+def load_average() -> str:
+    """The machine's load, printed with the figures: on a shared box it explains outliers."""
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} CPUs"
+
+
 # --- load ----------------------------------------------------------------------------------
 
 
@@ -227,6 +233,7 @@ class PhaseResult:
     errors: list[str] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)  # seconds
     late_starts: int = 0  # open loop: requests sent > 10 ms after their due time
+    dropped: int = 0  # open loop: requests never sent because the phase ran far over time
     server_cpu: float = 0.0  # fraction of one core
 
     @property
@@ -240,7 +247,8 @@ class PhaseResult:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
     def line(self) -> str:
-        extra = f", {self.late_starts} sent late" if self.late_starts else ""
+        extra = f", {self.late_starts} sent > 10 ms late" if self.late_starts else ""
+        extra += f", {self.dropped} never sent (over time)" if self.dropped else ""
         return (
             f"{self.ok} cases in {self.seconds:.1f} s = {self.rate:.1f} cases/s; "
             f"latency p50 {self.pct(0.50):.1f} ms, p99 {self.pct(0.99):.1f} ms, "
@@ -278,6 +286,7 @@ def open_loop(
     slots = itertools.count()
     lock = threading.Lock()
     t0 = time.monotonic() + 0.2
+    cutoff = t0 + 2 * seconds + 5  # a server far behind does not keep the benchmark running
 
     def body(result: PhaseResult, _k: int) -> None:
         client = Client(port, token, run_id)
@@ -291,6 +300,10 @@ def open_loop(
                 if pause > 0:
                     time.sleep(pause)
                 started = time.monotonic()
+                if started > cutoff:
+                    with lock:
+                        result.dropped += 1
+                    continue
                 try:
                     status = client.create(i)
                 except (OSError, http.client.HTTPException) as exc:
@@ -433,6 +446,10 @@ def bench_backend(backend: str, args: argparse.Namespace) -> list[Verdict]:
     try:
         with fresh_database(backend, workdir, args.keep) as url:
             return _bench(backend, url, workdir, args)
+    except RuntimeError as exc:
+        log = workdir / "server.log"
+        tail = log.read_text(errors="replace")[-4000:] if log.exists() else "(no server log)"
+        raise RuntimeError(f"{exc}\n--- server log (tail) ---\n{tail}") from exc
     finally:
         if args.keep:
             print(f"[{backend}] kept {workdir}")
@@ -446,7 +463,7 @@ def _bench(backend: str, url: str, workdir: Path, args: argparse.Namespace) -> l
     def say(text: str) -> None:
         print(f"[{backend}] {text}", flush=True)
 
-    say(f"preparing {make_url(url).render_as_string(hide_password=True)}")
+    say(f"preparing {make_url(url).render_as_string(hide_password=True)}; {load_average()}")
     run_cli(env, "init")
     run_cli(env, "dept", "add", "centre", "--name", "监督指挥中心(压测)", "--kind", "centre")
     run_cli(
@@ -475,6 +492,7 @@ def _bench(backend: str, url: str, workdir: Path, args: argparse.Namespace) -> l
         f"raw inserts, 1 case + 1 event per commit: {raw.ok} in {raw.seconds:.1f} s = "
         f"{raw.rate:.1f} rows/s; commit p50 {raw.pct(0.5):.2f} ms, p99 {raw.pct(0.99):.2f} ms"
     )
+    say(load_average())
     ratio = saturated.rate / raw.rate if raw.rate else 0.0
     say(
         f"ratio API/raw: {ratio * 100:.1f} % at saturation "

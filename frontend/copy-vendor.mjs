@@ -13,6 +13,8 @@ const target = join(here, "..", "src", "cityloop", "web", "static", "vendor");
 const FILES = [
   ["leaflet", ["dist/leaflet.js", "dist/leaflet.css", "dist/images", "LICENSE"], "leaflet"],
   ["htmx.org", ["dist/htmx.min.js", "LICENSE"], "htmx"],
+  // The API's /docs page, served locally instead of FastAPI's CDN default.
+  ["swagger-ui-dist", ["swagger-ui-bundle.js", "swagger-ui.css", "LICENSE"], "swagger-ui"],
 ];
 
 function copy(src, dst) {

@@ -43,6 +43,9 @@ def _mount_optional() -> None:
     app.add_typer(case_app, name="case", help="Cases: report, show, act, list.")
     app.command("worker")(worker)
     from cityloop.demo.cli import demo
+    from cityloop.grid.cli import app as grid_app
+
+    app.add_typer(grid_app, name="grid", help="Unit grid, territory, routing rules, components.")
     from cityloop.open311.cli import app as open311_app
 
     app.add_typer(

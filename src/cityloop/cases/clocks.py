@@ -73,7 +73,7 @@ def _parse_limit(text: str) -> TimeLimit:
     return parse_time_limit(text)
 
 
-def _recompute_deadline(case: ClockedCase, ctx: Context) -> None:
+def recompute_deadline(case: ClockedCase, ctx: Context) -> None:
     assert case.step_started_at is not None and case.step_limit is not None
     limit = _parse_limit(case.step_limit)
     pauses = pauses_of(case)
@@ -110,7 +110,7 @@ def start_step(
     case.step = step.value
     case.step_started_at = now
     case.step_limit = disposal_limit if step is Step.DISPOSE else ctx.settings.step_limits[step]
-    _recompute_deadline(case, ctx)
+    recompute_deadline(case, ctx)
 
 
 def apply_clock(
@@ -121,7 +121,7 @@ def apply_clock(
         start_step(case, WAIT_POINTS[t.to_state].step, ctx, now, disposal_limit)
     elif t.clock is domain.ClockEffect.EXTEND:
         case.step_extensions += 1
-        _recompute_deadline(case, ctx)
+        recompute_deadline(case, ctx)
     elif t.clock is domain.ClockEffect.PAUSE:
         case.paused_at = now
         case.paused_step = case.step
@@ -132,7 +132,7 @@ def apply_clock(
         if case.paused_at is not None and case.paused_step is not None:
             case.step = case.paused_step
             case.step_pauses = [*case.step_pauses, [case.paused_at.isoformat(), now.isoformat()]]
-            _recompute_deadline(case, ctx)
+            recompute_deadline(case, ctx)
         else:
             start_step(case, WAIT_POINTS[t.to_state].step, ctx, now, disposal_limit)
         case.paused_at = None

@@ -13,20 +13,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from cityloop.audit.service import record
 from cityloop.cases import domain
+from cityloop.cases.attachments import add_upload
 from cityloop.cases.clocks import (
     Context,
     apply_clock,
     apply_effects,
     milestones,
     pauses_of,
+    recompute_deadline,
     start_step,
     sync_disposal_deadline,
 )
@@ -58,6 +61,7 @@ from cityloop.db.base import utcnow
 from cityloop.db.uow import UnitOfWork
 from cityloop.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from cityloop.grid.coords import to_wgs84
+from cityloop.grid.service import locate_case
 from cityloop.org.domain import Actor, DepartmentKind, Role
 from cityloop.org.models import Department, User
 from cityloop.workcal.domain import Light, WorkingCalendar, parse_time_limit
@@ -378,9 +382,11 @@ def _link_attachments(
             raise InvalidInput(
                 f"attachment {attachment_id} belongs to another case", field="attachment_ids"
             )
-        if actor is not None and att.uploaded_by not in (None, actor.user_id):
+        # Only the uploader claims an upload; an anonymous report never claims a stored one
+        # (its photos arrive with the report itself, see ``report(photos=...)``).
+        if actor is None or att.uploaded_by != actor.user_id:
             raise InvalidInput(
-                f"attachment {attachment_id} was uploaded by someone else", field="attachment_ids"
+                f"attachment {attachment_id} was not uploaded by you", field="attachment_ids"
             )
         att.case_id = case.id
         att.event_id = event.id
@@ -394,12 +400,16 @@ def report(
     idempotency_key: str | None = None,
     now: dt.datetime | None = None,
     locate: Any = None,
+    photos: Sequence[tuple[str, bytes]] = (),
 ) -> Reported:
     """Create a case from any channel.
 
     ``actor`` is None for a citizen or a machine feed (public web, Open311). With an
     ``idempotency_key`` a repeat returns the first case, never a second one. ``locate`` is the
-    grid's point assignment (cell, community, subdistrict, suggested department), when loaded.
+    grid's point assignment (cell, community, subdistrict, suggested department, inspector);
+    by default the stored grid's (``grid.service.locate_case``), which refuses a point outside
+    the city unless the city accepts such cases as outside its jurisdiction.
+    ``photos`` (file name, bytes) are validated and stored in the same transaction.
     """
     now = now or utcnow()
     role = actor.role if actor else None
@@ -439,8 +449,8 @@ def report(
             reported_at=now,
             updated_at=now,
         )
-        if locate is not None and lon is not None and lat is not None:
-            locate(session, case, ctx.settings)
+        if lon is not None and lat is not None:
+            (locate or locate_case)(session, case, ctx.settings)
         # The clock is set before the insert so a new case is version 1.
         start_step(
             case,
@@ -474,6 +484,11 @@ def report(
             actor_name=f"public:{data.channel.value}" if actor is None else None,
         )
         _link_attachments(session, case, event, data.attachment_ids, actor)
+        for filename, content in photos:
+            # In the report's own transaction: a refused report leaves no orphan photo.
+            att = add_upload(session, actor, filename=filename, content=content, stage="report")
+            att.case_id = case.id
+            att.event_id = event.id
         result = _reported(session, actor, case, ctx, now, True)
         uow.commit()
         return result
@@ -827,3 +842,68 @@ def inbox(
         # Within equal priority the nearest deadline comes first (SQL sorted it); a case
         # already red stays above yellow and green ones because its deadline is nearer.
         return items
+
+
+def recompute_open_deadlines(uow: UnitOfWork, actor: Actor) -> int:
+    """Recompute every running step's deadline with the current calendar and settings.
+
+    Run after a holiday override, a covered year or the working schedule changes: a stored
+    deadline is a cache of the calendar, and a typhoon day declared today must move the
+    deadlines of cases already running. The version is not bumped (nobody's pending action
+    should fail because the calendar moved). Returns how many cases changed.
+    """
+    if actor.role is not Role.ADMIN:
+        raise PermissionDenied("only an admin may recompute deadlines")
+    changed = 0
+    with uow:
+        session = uow.session
+        ctx = load_context(session)
+        rows = session.execute(
+            select(
+                Case.id,
+                Case.step_started_at,
+                Case.step_limit,
+                Case.step_pauses,
+                Case.step_extensions,
+                Case.step,
+                Case.step_deadline,
+            ).where(Case.step.is_not(None), Case.step_started_at.is_not(None))
+        ).all()
+        for row in rows:
+            probe = _DeadlineProbe(
+                row.step_started_at, row.step_limit, row.step_pauses, row.step_extensions
+            )
+            recompute_deadline(probe, ctx)  # type: ignore[arg-type]
+            if probe.step_deadline == row.step_deadline:
+                continue
+            values: dict[str, Any] = {
+                "step_deadline": probe.step_deadline,
+                "step_warn_at": probe.step_warn_at,
+            }
+            if row.step == Step.DISPOSE.value:
+                values["disposal_deadline"] = probe.step_deadline
+            session.execute(
+                update(Case).where(Case.id == row.id).values(values),
+                execution_options={"synchronize_session": False},
+            )
+            changed += 1
+        record(
+            session,
+            actor,
+            action="cases.recompute_deadlines",
+            entity="case_file",
+            entity_id="*",
+            detail={"changed": changed},
+        )
+        uow.commit()
+    return changed
+
+
+@dataclass
+class _DeadlineProbe:
+    step_started_at: dt.datetime
+    step_limit: str
+    step_pauses: list[list[str]]
+    step_extensions: int
+    step_deadline: dt.datetime | None = None
+    step_warn_at: dt.datetime | None = None

@@ -15,6 +15,7 @@ MODEL_MODULES = (
     "cityloop.cityconfig.models",
     "cityloop.cases.models",
     "cityloop.catalog.models",
+    "cityloop.grid.models",
     "cityloop.workcal.models",
     "cityloop.open311.models",
     "cityloop.ledgers.models",

@@ -9,11 +9,13 @@ must not pass made-up lines off as real ones.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
+import json
 import math
 import random
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import shapely
@@ -29,8 +31,10 @@ from cityloop.db.base import utcnow
 from cityloop.db.engine import Database
 from cityloop.demo import live, writer
 from cityloop.demo.history import DemoCell, DemoClass, DemoStaff, HistorySimulator
+from cityloop.grid import service as grid_service
 from cityloop.grid.boundaries import geodesic_area_m2, load_boundary
-from cityloop.grid.domain import Area, Grid, build_grid
+from cityloop.grid.domain import Area
+from cityloop.grid.irregular import CellIndex
 from cityloop.org import service as org
 from cityloop.org.domain import SYSTEM_ACTOR, DepartmentKind, Role
 from cityloop.org.models import Department
@@ -123,10 +127,7 @@ def build(
     say("catalog", 0, 1)
     catalog.load_defaults(database.uow(), SYSTEM_ACTOR)
     say("grid", 0, 1)
-    grid = build_grid(
-        load_boundary(ADCODE), 100.0, subdistricts=subdistrict_areas, communities=community_areas
-    )
-    store_grid(database, grid, subdistrict_areas, community_areas)
+    grid = store_grid(database, subdistrict_areas, community_areas)
     cells, weights = _cells(grid, dept_ids, rng)
     classes = _classes(database, dept_ids, rng)
     uow = database.uow()
@@ -194,19 +195,36 @@ def build(
     )
 
 
-def store_grid(
-    database: Database, grid: Grid, subdistricts: list[Area], communities: list[Area]
-) -> None:
-    """Persist the grid through the grid capability, when it is installed."""
-    try:
-        grid_service = importlib.import_module("cityloop.grid.service")
-    except ImportError:  # the grid's storage layer is not part of this build
-        return
-    store = getattr(grid_service, "store_built_grid", None)
-    if store is not None:
-        store(
-            database.uow(), SYSTEM_ACTOR, grid, subdistricts=subdistricts, communities=communities
-        )
+def store_grid(database: Database, subdistricts: list[Area], communities: list[Area]) -> CellIndex:
+    """Import the demo areas and build Haidian's 100 m grid through the grid service."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for level, areas in (("subdistrict", subdistricts), ("community", communities)):
+            path = Path(tmp) / f"{level}.geojson"
+            path.write_text(
+                json.dumps(
+                    {
+                        "type": "FeatureCollection",
+                        "features": [
+                            {
+                                "type": "Feature",
+                                "properties": {"code": a.code, "name": a.name, "parent": a.parent},
+                                "geometry": shapely.geometry.mapping(a.geometry),
+                            }
+                            for a in areas
+                        ],
+                    },
+                    ensure_ascii=False,
+                ),
+                encoding="utf-8",
+            )
+            grid_service.import_areas(
+                database.uow(), SYSTEM_ACTOR, path, level=level, system="wgs84", adcode=ADCODE
+            )
+    grid_service.build(database.uow(), SYSTEM_ACTOR, adcode=ADCODE, cell_size=100.0)
+    uow = database.uow()
+    with uow.read():
+        [loaded] = [g for g in grid_service.loaded_grids(uow.session) if g.adcode == ADCODE]
+    return loaded.index
 
 
 def _synthetic_areas(rng: random.Random) -> tuple[list[Area], list[Area]]:
@@ -364,7 +382,7 @@ def _staff(database: Database, dept_ids: dict[str, int], rng: random.Random) -> 
 
 
 def _cells(
-    grid: Grid, dept_ids: dict[str, int], rng: random.Random
+    grid: CellIndex, dept_ids: dict[str, int], rng: random.Random
 ) -> tuple[list[DemoCell], list[float]]:
     """Cells with centroids and territory, and hotspot weights (a few busy clusters)."""
     centroids = shapely.centroid(np.asarray(grid.polygons))

@@ -84,8 +84,16 @@ EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("step", "VARCHAR"),
     ("deadline", "TIMESTAMP"),
     ("satisfaction", "VARCHAR"),  # detail.satisfaction of callback events, else NULL
+    # Derived links (``derive_links``): functions of the immutable history, computed once when
+    # events are loaded or exported, so a month's KPIs need no sort or window at query time.
+    ("seg_id", "BIGINT"),  # id of the boundary event that started this event's segment
+    ("prev_seg_id", "BIGINT"),  # the segment of the case's previous event (NULL: first event)
+    ("prev_step", "VARCHAR"),  # the step clock running before this event
+    ("prev_deadline", "TIMESTAMP"),  # the deadline in force before this event
 )
 """``events``: one row per case event, ids increasing with time within a case."""
+
+DERIVED_EVENT_COLUMNS = ("seg_id", "prev_seg_id", "prev_step", "prev_deadline")
 
 
 def _event_attr(name: str) -> Any:
@@ -132,6 +140,58 @@ def _sql_list(values: Iterable[str]) -> str:
             raise ValueError(f"unexpected quote in constant {value!r}")
         items.append(f"'{value}'")
     return "(" + ", ".join(items) + ")"
+
+
+def derive_links(
+    case_id: np.ndarray, event_id: np.ndarray, action: np.ndarray, step: Any, deadline: Any
+) -> dict[str, Any]:
+    """The derived event columns, vectorised (one sort by case and id).
+
+    A *boundary* event (``BOUNDARY_ACTIONS``: START or STOP in the case loop) ends the step that
+    was running and starts a segment; the events up to the next boundary belong to it. Each
+    event gets the id of its segment's start, and the segment, step and deadline of the case's
+    previous event: the deadline in force when it happened. Inputs may be plain or masked
+    numpy arrays (strings as object arrays, instants as datetime64).
+    """
+    n = len(event_id)
+    case_id = np.asarray(case_id)
+    event_id = np.asarray(event_id)
+    order = np.lexsort((event_id, case_id))
+    c = case_id[order]
+    ids = event_id[order]
+    first = np.ones(n, dtype=bool)
+    if n:
+        first[1:] = c[1:] != c[:-1]
+    boundary = np.isin(np.asarray(action, dtype=object)[order], BOUNDARY_ACTIONS) | first
+    start_pos = np.maximum.accumulate(np.where(boundary, np.arange(n), 0)) if n else boundary
+    seg_sorted = ids[start_pos] if n else ids
+    steps = np.asarray(step, dtype=object)[order]
+    deadlines = np.asarray(deadline, dtype="datetime64[us]")[order]
+    prev_seg = np.zeros(n, dtype=np.int64)
+    prev_step = np.empty(n, dtype=object)
+    prev_deadline = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
+    if n:
+        prev_seg[1:] = seg_sorted[:-1]
+        prev_step[1:] = steps[:-1]
+        prev_deadline[1:] = deadlines[:-1]
+    prev_step[first] = None
+    prev_deadline[first] = np.datetime64("NaT")
+    out_seg = np.empty(n, dtype=np.int64)
+    out_prev = np.empty(n, dtype=np.int64)
+    out_step = np.empty(n, dtype=object)
+    out_deadline = np.empty(n, dtype="datetime64[us]")
+    out_first = np.empty(n, dtype=bool)
+    out_seg[order] = seg_sorted
+    out_prev[order] = prev_seg
+    out_step[order] = prev_step
+    out_deadline[order] = prev_deadline
+    out_first[order] = first
+    return {
+        "seg_id": out_seg,
+        "prev_seg_id": np.ma.masked_array(out_prev, mask=out_first),
+        "prev_step": out_step,
+        "prev_deadline": out_deadline,
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -187,7 +247,7 @@ def load_database_window(
     cand = _candidates(lo, hi).scalar_subquery()
     case_cols = [getattr(Case, name) for name, _ in CASE_COLUMNS]
     cases = _fetch(session, select(*case_cols).where(Case.id.in_(cand)), CASE_COLUMNS)
-    plain = [c for c in EVENT_COLUMNS if c[0] != "satisfaction"]
+    plain = [c for c in EVENT_COLUMNS if c[0] not in ("satisfaction", *DERIVED_EVENT_COLUMNS)]
     ev_cols = [_event_attr(name) for name, _ in plain]
     events = _fetch(
         session,
@@ -208,6 +268,15 @@ def load_database_window(
     events["satisfaction"] = np.array(
         [ratings.get(int(i)) for i in np.asarray(events["id"])], dtype=object
     )
+    events.update(
+        derive_links(
+            np.asarray(events["case_id"]),
+            np.asarray(events["id"]),
+            events["action"],
+            events["step"],
+            events["deadline"],
+        )
+    )
     return cases, events
 
 
@@ -224,7 +293,8 @@ def export_parquet(session: Session, directory: Path, *, batch: int = 200_000) -
     con = duckdb.connect(str(staging))
     counts: dict[str, int] = {}
     try:
-        for table, columns in (("cases", CASE_COLUMNS), ("events", EVENT_COLUMNS)):
+        stored = tuple(c for c in EVENT_COLUMNS if c[0] not in DERIVED_EVENT_COLUMNS)
+        for table, columns in (("cases", CASE_COLUMNS), ("events", stored)):
             ddl = ", ".join(f"{n} {t}" for n, t in columns)
             con.execute(f"CREATE TABLE {table} ({ddl})")
             last = 0
@@ -259,17 +329,36 @@ def export_parquet(session: Session, directory: Path, *, batch: int = 200_000) -
                 con.unregister("chunk")
                 last = int(np.asarray(chunk["id"])[-1])
                 total += n
-            target = directory / f"{table}.parquet"
-            con.execute(
-                f"COPY (SELECT * FROM {table} ORDER BY id) TO '{_quote_path(target)}' "
-                "(FORMAT parquet, COMPRESSION zstd)"
-            )
+            target = _quote_path(directory / f"{table}.parquet")
+            query = f"SELECT * FROM {table} ORDER BY id" if table == "cases" else _LINKS_SQL
+            con.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
             counts[table] = total
     finally:
         con.close()
         staging.unlink(missing_ok=True)
         Path(str(staging) + ".wal").unlink(missing_ok=True)
     return counts
+
+
+# The derived links in SQL, for the export (a one-off sort; the same as ``derive_links``).
+# Sorted by case then id: case ids grow with time, so row-group statistics on case_id let the
+# engine skip the history older than the oldest case that matters.
+_LINKS_SQL = f"""
+WITH b AS (
+    SELECT *, action IN {_sql_list(BOUNDARY_ACTIONS)}
+              OR lag(id) OVER (PARTITION BY case_id ORDER BY id) IS NULL AS is_boundary
+    FROM events
+), s AS (
+    SELECT *, max(CASE WHEN is_boundary THEN id END) OVER (
+        PARTITION BY case_id ORDER BY id ROWS UNBOUNDED PRECEDING) AS seg_id
+    FROM b
+)
+SELECT {", ".join(n for n, _ in EVENT_COLUMNS if n not in DERIVED_EVENT_COLUMNS)}, seg_id,
+       lag(seg_id) OVER w AS prev_seg_id, lag(step) OVER w AS prev_step,
+       lag(deadline) OVER w AS prev_deadline
+FROM s WINDOW w AS (PARTITION BY case_id ORDER BY id)
+ORDER BY case_id, id
+"""
 
 
 def _quote_path(path: Path) -> str:
@@ -333,6 +422,7 @@ class Engine:
         self.settings = settings
         self._window: tuple[dt.datetime, dt.datetime] | None = None
         self._period_ready: tuple[dt.datetime, dt.datetime] | None = None
+        self._marks_ready: dict[str, dt.datetime] = {}
 
     # -- construction -----------------------------------------------------------------------
 
@@ -342,6 +432,7 @@ class Engine:
     ) -> Engine:
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")
         for name, data, columns in (
             ("cases", cases, CASE_COLUMNS),
             ("events", events, EVENT_COLUMNS),
@@ -371,6 +462,7 @@ class Engine:
         """An engine over a columnar export (``cases*.parquet``, ``events*.parquet``)."""
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")
         if threads is not None:
             con.execute(f"SET threads = {int(threads)}")
         for name in ("cases", "events"):
@@ -381,7 +473,11 @@ class Engine:
     # -- the working set --------------------------------------------------------------------
 
     def prepare(self, lo: dt.datetime, hi: dt.datetime) -> None:
-        """Select the candidate cases of [lo, hi) and their events before hi (naive UTC)."""
+        """Select the candidate cases of [lo, hi) and their events before hi (naive UTC).
+
+        The event scan is bounded below by the oldest candidate's id: ids grow with time, so
+        with events stored by case (the export's order) DuckDB skips older row groups.
+        """
         con = self.con
         con.execute(
             f"""
@@ -394,77 +490,52 @@ class Engine:
             """,
             {"lo": lo, "hi": hi},
         )
+        row = con.execute("SELECT min(case_id) FROM cand").fetchone()
+        min_id = int(row[0]) if row and row[0] is not None else 0
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE ev AS
             SELECT e.id, e.case_id, e.event_at, e.actor_user_id, e.actor_role, e.action,
-                   e.department_id, e.step, e.deadline, e.satisfaction,
-                   e.action IN {_sql_list(BOUNDARY_ACTIONS)} AS boundary
+                   e.department_id, e.step, e.deadline, e.satisfaction, e.seg_id,
+                   e.prev_seg_id, e.prev_step, e.prev_deadline,
+                   e.action IN {_sql_list(BOUNDARY_ACTIONS)} OR e.prev_seg_id IS NULL
+                       AS boundary
             FROM events e SEMI JOIN cand c ON e.case_id = c.case_id
-            WHERE e.event_at < $hi
+            WHERE e.case_id >= $min_id AND e.event_at < $hi
             """,
-            {"hi": hi},
+            {"hi": hi, "min_id": min_id},
         )
         self._window = (lo, hi)
         self._period_ready = None
+        self._marks_ready = {}
 
-    def _ensure(self, period: Period) -> tuple[dt.datetime, dt.datetime]:
+    def _window_for(self, period: Period) -> tuple[dt.datetime, dt.datetime]:
         start, end = period.utc_naive()
         if self._window is None or start < self._window[0] or end > self._window[1]:
             self.prepare(start, end)
+        return start, end
+
+    def _ensure(self, period: Period) -> tuple[dt.datetime, dt.datetime]:
+        start, end = self._window_for(period)
         if self._period_ready != (start, end):
             self._build_period(start, end)
             self._period_ready = (start, end)
         return start, end
 
-    def _build_period(self, start: dt.datetime, end: dt.datetime) -> None:
-        """Segments, per-case marks and the disposal episodes due in [start, end)."""
-        cfg = self.settings
-        grace = int(cfg.on_time.grace_minutes)
-        con = self.con
-        con.execute(
-            """
-            CREATE OR REPLACE TEMP TABLE seg AS
-            WITH x AS (
-                SELECT *, sum(boundary::INTEGER) OVER (
-                    PARTITION BY case_id ORDER BY id ROWS UNBOUNDED PRECEDING) AS seg
-                FROM ev WHERE event_at < $end
-            ),
-            agg AS (
-                SELECT case_id, seg,
-                       arg_max_null(deadline, id) AS deadline_final,
-                       arg_max(deadline, id) AS deadline_nn,
-                       bool_or(action = 'approve_suspend') AS suspended,
-                       bool_or(action = 'approve_extension') AS extended
-                FROM x GROUP BY case_id, seg
-            ),
-            b AS (
-                SELECT x.case_id, x.seg, x.event_at AS start_at, x.action AS start_action, x.step,
-                       x.department_id, x.actor_user_id AS actor, x.actor_role AS role,
-                       agg.deadline_final, agg.deadline_nn, agg.suspended, agg.extended
-                FROM x JOIN agg USING (case_id, seg)
-                WHERE x.boundary
-            )
-            SELECT *,
-                   lag(step) OVER w AS prev_step,
-                   lag(deadline_final) OVER w AS prev_deadline,
-                   lead(start_action) OVER w AS end_action,
-                   lead(start_at) OVER w AS end_at,
-                   lead(start_action, 2) OVER w AS end_action_2
-            FROM b
-            WINDOW w AS (PARTITION BY case_id ORDER BY seg)
-            """,
-            {"end": end},
-        )
-        con.execute(
-            """
-            CREATE OR REPLACE TEMP TABLE marks AS
+    def _build_marks(self, end: dt.datetime, table: str = "marks") -> None:
+        """Per case, as of ``end``: first filing, closing, voiding, refusal; last rating."""
+        if self._marks_ready.get(table) == end:
+            return
+        self.con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {table} AS
             SELECT case_id,
                    min(event_at) FILTER (WHERE action = 'file') AS file_at,
                    min(event_at) FILTER (WHERE action = 'close') AS close_at,
                    arg_min(department_id, id) FILTER (WHERE action = 'close') AS close_dept,
                    min(event_at) FILTER (WHERE action = 'approve_void') AS void_at,
-                   min(event_at) FILTER (WHERE action IN ('decline', 'not_accept')) AS refused_at,
+                   min(event_at) FILTER (WHERE action IN ('decline', 'not_accept'))
+                       AS refused_at,
                    arg_max(satisfaction, id) FILTER (WHERE action = 'callback') AS rating,
                    count(*) FILTER (WHERE action = 'callback') AS callbacks
             FROM ev WHERE event_at < $end
@@ -472,6 +543,40 @@ class Engine:
             """,
             {"end": end},
         )
+        self._marks_ready[table] = end
+
+    def _build_period(self, start: dt.datetime, end: dt.datetime) -> None:
+        """Segments, per-case marks and the disposal tasks due in [start, end).
+
+        Only hash joins and GROUP BYs: the derived links say which segment each event is in
+        and which boundary ended which segment (``prev_seg_id``).
+        """
+        cfg = self.settings
+        grace = int(cfg.on_time.grace_minutes)
+        con = self.con
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE seg AS
+            WITH agg AS (
+                SELECT seg_id,
+                       arg_max_null(deadline, id) AS deadline_final,
+                       arg_max(deadline, id) AS deadline_nn,
+                       bool_or(action = 'approve_suspend') AS suspended,
+                       bool_or(action = 'approve_extension') AS extended
+                FROM ev WHERE event_at < $end GROUP BY seg_id
+            ),
+            b AS (SELECT * FROM ev WHERE boundary AND event_at < $end)
+            SELECT b.case_id, b.id AS seg_id, b.event_at AS start_at,
+                   b.action AS start_action, b.step, b.department_id,
+                   b.actor_user_id AS actor, b.prev_step, b.prev_deadline,
+                   agg.deadline_final, agg.deadline_nn, agg.suspended, agg.extended,
+                   n.action AS end_action, n.event_at AS end_at, n.id AS end_id
+            FROM b JOIN agg ON agg.seg_id = b.id
+            LEFT JOIN b AS n ON n.prev_seg_id = b.id
+            """,
+            {"end": end},
+        )
+        self._build_marks(end)
         leave = "AND NOT suspended" if cfg.suspended_leave_denominator else ""
         extension_ok = "TRUE" if cfg.on_time.extended_counts_as_on_time else "NOT extended"
         con.execute(
@@ -560,8 +665,9 @@ class Engine:
                 f"""
                 SELECT {k_seg} AS k, count(*) AS disposals,
                        count(*) FILTER (WHERE s.end_action = 'send_check'
-                                          AND s.end_action_2 = 'check_fail') AS reworked
+                                          AND s2.end_action = 'check_fail') AS reworked
                 FROM seg s JOIN cand c USING (case_id)
+                LEFT JOIN seg s2 ON s2.seg_id = s.end_id
                 WHERE s.start_action = 'dispose' AND s.start_at >= $start AND s.start_at < $end
                 GROUP BY k
                 """,
@@ -710,7 +816,8 @@ class Engine:
 
     def hotline_counts(self, period: Period) -> dict[str, dict[int | None, Counts]]:
         """Counts of the three rates over hotline cases closed in ``period``, city and per dept."""
-        start, end = self._ensure(period)
+        start, end = self._window_for(period)
+        self._build_marks(end, "hmarks")
         cfg = self.settings.hotline
         channels = _sql_list(c.value for c in cfg.channels)
         solved = {
@@ -729,7 +836,7 @@ class Engine:
                        count(*) FILTER (WHERE m.rating = 'satisfied') AS satisfied,
                        count(*) FILTER (WHERE m.rating = 'basically_satisfied')
                            AS basically_satisfied
-                FROM marks m JOIN cand c USING (case_id)
+                FROM hmarks m JOIN cand c USING (case_id)
                 WHERE c.channel IN {channels} AND m.close_at >= $start AND m.close_at < $end
                 GROUP BY k
                 """,

@@ -173,6 +173,7 @@ class LoadedGrid:
 
 _cache: OrderedDict[str, LoadedGrid] = OrderedDict()
 _cache_lock = threading.Lock()
+_load_lock = threading.Lock()
 
 
 def _remember(loaded: LoadedGrid) -> None:
@@ -201,8 +202,14 @@ def loaded_grids(session: Session) -> list[LoadedGrid]:
             if hit is not None:
                 _cache.move_to_end(revision)
         if hit is None:
-            hit = load_grid(session, grid_id)
-            _remember(hit)
+            # One loader at a time: concurrent first lookups wait for it instead of each
+            # decoding 43,000 polygons (and holding them twice).
+            with _load_lock:
+                with _cache_lock:
+                    hit = _cache.get(revision)
+                if hit is None:
+                    hit = load_grid(session, grid_id)
+                    _remember(hit)
         out.append(hit)
     return out
 
@@ -1458,13 +1465,12 @@ def add_responsibility(
         taken: dict[str, int] = {}
         for start in range(0, len(codes), _CHUNK):
             chunk = codes[start : start + _CHUNK]
-            taken.update(
-                session.execute(
-                    select(
-                        ResponsibilityCell.cell_code, ResponsibilityCell.responsibility_id
-                    ).where(ResponsibilityCell.cell_code.in_(chunk))
+            rows = session.execute(
+                select(ResponsibilityCell.cell_code, ResponsibilityCell.responsibility_id).where(
+                    ResponsibilityCell.cell_code.in_(chunk)
                 )
-            )
+            ).all()
+            taken.update((cell_code, resp_id) for cell_code, resp_id in rows)
         others = sorted(c for c, rid in taken.items() if rid != resp.id)
         if others:
             listed = ", ".join(others[:10]) + (" ..." if len(others) > 10 else "")
@@ -1639,14 +1645,18 @@ def import_components(
         parsed.append(row)
     with uow:
         session = uow.session
-        minors = dict(
-            session.execute(
+        minors: dict[str, int] = {
+            code: minor_id
+            for code, minor_id in session.execute(
                 select(MinorClass.code, MinorClass.id).where(
                     MinorClass.family == "component", MinorClass.active.is_(True)
                 )
-            )
-        )
-        owners = dict(session.execute(select(Department.code, Department.id)))
+            ).all()
+        }
+        owners: dict[str, int] = {
+            code: dept_id
+            for code, dept_id in session.execute(select(Department.code, Department.id)).all()
+        }
         for row in parsed:
             if row.minor_code not in minors:
                 problems.append(

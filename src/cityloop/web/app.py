@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy import text
 
 from cityloop import __version__
@@ -23,6 +24,8 @@ def create_app(database: Database | None = None) -> FastAPI:
         title="cityloop",
         version=__version__,
         description="Closed-loop urban management: cases, filing standard, grid, evaluation.",
+        docs_url=None,  # served below from our own static files: no CDN
+        redoc_url=None,
     )
     app.state.database = database
 
@@ -52,6 +55,20 @@ def create_app(database: Database | None = None) -> FastAPI:
     for router in _routers():
         app.include_router(router)
 
+    from cityloop.web.site import install_site
+
+    install_site(app)  # pages, /static, security headers
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="cityloop API",
+            swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/icons/logo.svg",
+        )
+
     @app.get("/health", tags=["meta"])
     def health() -> dict[str, str]:
         uow = database.uow()
@@ -65,8 +82,9 @@ def create_app(database: Database | None = None) -> FastAPI:
 def _routers() -> list[APIRouter]:
     """Every capability's routes. Add a line when a capability gains a ``views.py``."""
     from cityloop.cases.views import router as cases_router
+    from cityloop.grid.views import router as grid_router
     from cityloop.open311.views import router as open311_router
     from cityloop.org.views import router as org_router
     from cityloop.workcal.views import router as calendar_router
 
-    return [org_router, cases_router, calendar_router, open311_router]
+    return [org_router, cases_router, calendar_router, grid_router, open311_router]

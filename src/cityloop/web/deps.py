@@ -14,6 +14,7 @@ from cityloop.org import service as org
 from cityloop.org.domain import Actor
 
 SESSION_COOKIE = "cityloop_session"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
@@ -39,7 +40,15 @@ def get_current_actor(
     bearer: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Actor:
     """The API takes a bearer token; the web UI sends its session cookie instead."""
-    token = bearer or request.cookies.get(SESSION_COOKIE)
+    token = bearer
+    if token is None:
+        token = request.cookies.get(SESSION_COOKIE)
+        # The browser sends the cookie on its own, so a cookie alone authorises only reads
+        # here: the web forms carry CSRF tokens, the API's writes need a bearer token.
+        if token and request.method not in SAFE_METHODS:
+            raise Unauthenticated(
+                "API writes need 'Authorization: Bearer <token>'; the session cookie only reads"
+            )
     if not token:
         raise Unauthenticated("log in first: send 'Authorization: Bearer <token>'")
     return org.actor_for_token(database.uow(), token)

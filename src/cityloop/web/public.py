@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated, Any
 
@@ -13,7 +13,6 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from cityloop.cases import service as cases
-from cityloop.cases.attachments import add_upload
 from cityloop.cases.domain import Channel
 from cityloop.cases.schemas import MAX_DESCRIPTION, CaseCreate, Location, Reporter
 from cityloop.db.uow import UnitOfWork
@@ -127,26 +126,17 @@ def submit_report(
     idempotency_key: str | None,
     t: Translator,
 ) -> cases.Reported:
-    """Store the (already checked) photos, then report the case with them attached."""
-    ids: list[int] = []
-    if photos:
-        with uow:
-            for filename, content in photos:
-                att = add_upload(
-                    uow.session, actor, filename=filename, content=content, stage="report"
-                )
-                ids.append(att.id)
-            uow.commit()
-    # Hook for the grid layer: once it lands, app.state.case_locator assigns the cell,
-    # community, subdistrict and suggested department (see cases.service.report's ``locate``).
+    """Report the case with its (already checked) photos, in one transaction."""
+    # The grid layer's point assignment (cell, community, subdistrict, suggested department).
     locate = getattr(request.app.state, "case_locator", None)
     try:
         return cases.report(
             uow,
             actor,
-            data.model_copy(update={"attachment_ids": ids}),
+            data,
             idempotency_key=idempotency_key,
             locate=locate,
+            photos=photos,
         )
     except InvalidInput as exc:
         if exc.field == "minor_code":
@@ -347,4 +337,4 @@ def public_routers() -> list[APIRouter]:
     return [router, geo_router]
 
 
-__all__ = ["ReportFields", "asdict", "build_case", "public_routers", "report_page", "submit_report"]
+__all__ = ["ReportFields", "build_case", "public_routers", "report_page", "submit_report"]

@@ -28,7 +28,14 @@ from cityloop.catalog import service as catalog
 from cityloop.catalog.domain import Family
 from cityloop.catalog.schemas import FilingStandardPublic
 from cityloop.db.uow import UnitOfWork
-from cityloop.errors import CityloopError, Conflict, InvalidInput, NotFound, Unauthenticated
+from cityloop.errors import (
+    CityloopError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
 from cityloop.org import service as org
 from cityloop.org.domain import CITYWIDE_ROLES, Actor, DepartmentKind, Role
 from cityloop.org.schemas import DepartmentPublic
@@ -82,6 +89,31 @@ DANGER_ACTIONS = frozenset(
     }
 )
 OPEN_STATES = [s for s in CaseState if s not in TERMINAL_STATES]
+# The step forward along the loop comes first on the case page (and opens by itself); requests
+# and refusals follow.
+MAIN_PATH = frozenset(
+    {
+        CaseAction.SEND_VERIFY,
+        CaseAction.VERIFY_FOUND,
+        CaseAction.FILE,
+        CaseAction.DISPATCH,
+        CaseAction.DISPOSE,
+        CaseAction.SEND_CHECK,
+        CaseAction.CHECK_PASS,
+        CaseAction.CLOSE,
+        CaseAction.CALLBACK,
+        CaseAction.RESUME,
+        CaseAction.APPROVE_RETURN,
+        CaseAction.APPROVE_EXTENSION,
+        CaseAction.APPROVE_SUSPEND,
+    }
+)
+
+
+def action_order(action: CaseAction) -> int:
+    if action in MAIN_PATH:
+        return 0
+    return 2 if action in DANGER_ACTIONS else 1
 
 
 @dataclass(frozen=True)
@@ -272,17 +304,18 @@ def case_page(
     timeline = cases.events(uow, actor, case_id)
     departments = _departments(uow)
     by_id = {d.id: d for d in departments}
-    settings = cases.load_context  # noqa: F841 (kept for clarity: settings come via the service)
     from cityloop.cases.settings import SETTINGS_KEY, CaseSettings
     from cityloop.cityconfig.service import get as get_setting
 
     evidence = get_setting(uow, SETTINGS_KEY, CaseSettings).feedback_requires_evidence
-    forms = [action_form(a, evidence) for a in case.allowed_actions]
+    ordered = sorted(case.allowed_actions, key=action_order)  # stable: table order within a rank
+    forms = [action_form(a, evidence) for a in ordered]
     needs = {f.action for f in forms}
     context: dict[str, Any] = {
         "case": case,
         "timeline": timeline,
         "departments_by_id": by_id,
+        "departments_by_code": {d.code: d for d in departments},
         "forms": forms,
         "photos": [pid for e in timeline for pid in e.attachment_ids],
         "error": error,
@@ -563,8 +596,8 @@ def department_view(
                 request, "department.html", title="", sections=[], targets=targets, department=""
             )
     else:
-        require_roles(actor, Role.DEPARTMENT_OPERATOR, *CITYWIDE_ROLES)
-        return Response(status_code=403)  # unreachable: require_roles raised
+        # Inspectors work from their inbox; a department view is not theirs.
+        raise PermissionDenied(f"role '{actor.role.value}' has no department view")
     sections: list[tuple[str, list[CasePublic], int]] = []
     for label, states in (
         (t.gettext("To dispose"), [CaseState.DISPATCHED]),

@@ -32,6 +32,7 @@ from cityloop.cases.schemas import CaseCreate, Location
 from cityloop.cases.settings import SETTINGS_KEY as CASES_KEY
 from cityloop.cases.settings import CaseSettings
 from cityloop.catalog import service as catalog
+from cityloop.catalog.domain import Family
 from cityloop.cityconfig import service as cityconfig
 from cityloop.db.engine import Database
 from cityloop.errors import Conflict, InvalidInput
@@ -49,8 +50,6 @@ from cityloop.grid.schemas import (
     RuleCreate,
 )
 from cityloop.org.domain import SYSTEM_ACTOR
-
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 @pytest.fixture
@@ -121,27 +120,36 @@ def test_the_grid_loaded_from_the_database_answers_like_the_built_one(
 def test_a_point_on_a_shared_edge_belongs_to_exactly_one_cell(
     db: Database, district: Territory
 ) -> None:
+    """Through the stored grid and the locate service: points exactly on the edge shared by
+    two cells (checked with exact predicates) go to the eastern / northern one, corners to
+    the north-eastern one."""
     with db.uow() as uow:
         (loaded,) = service.loaded_grids(uow.session)
     grid = loaded.index
-    code = str(locate_one(db, *P_A2)["cell_code"])
-    i = grid.index_of(code)
-    assert i is not None and not grid.cut[i]
-    sw, se, ne, nw = list(grid.polygons[i].exterior.coords)[:4]  # a full square's ring
-    east_mid = ((se[0] + ne[0]) / 2, (se[1] + ne[1]) / 2)
-    north_mid = ((ne[0] + nw[0]) / 2, (ne[1] + nw[1]) / 2)
-    results = {}
-    for name, point in (("east", east_mid), ("north", north_mid), ("corner", ne)):
-        on = [k for k, poly in enumerate(grid.polygons) if poly.intersects(shapely.Point(point))]
-        assert len(on) == (4 if name == "corner" else 2)  # on the outline of several cells
-        found = locate_one(db, *point)["cell_code"]
-        assert found in {str(grid.codes[k]) for k in on}  # ... and given to exactly one
-        results[name] = found
-    # The half-open rule: a vertical edge goes east, a horizontal one north, a corner north-east.
-    assert results["east"] == str(grid.codes[grid.index[grid.rows[i], grid.cols[i] + 1]])
-    assert results["north"] == str(grid.codes[grid.index[grid.rows[i] - 1, grid.cols[i]]])
-    assert results["corner"] == str(grid.codes[grid.index[grid.rows[i] - 1, grid.cols[i] + 1]])
-    del sw
+    full = [i for i in range(len(grid)) if not grid.cut[i]]  # rings are SW, SE, NE, NW
+    by_square = {(int(grid.rows[i]), int(grid.cols[i])): i for i in full}
+    cases_: list[tuple[float, float, str]] = []
+    for (row, col), i in by_square.items():
+        _sw, se, ne, nw = shapely.get_coordinates(grid.polygons[i])[:4]
+        for key, a, b in (((row, col + 1), se, ne), ((row - 1, col), nw, ne)):
+            other = by_square.get(key)
+            if other is None:
+                continue
+            lon, lat = (a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0
+            polys = grid.polygons[[i, other]]
+            on_both = shapely.intersects_xy(polys, lon, lat).all()
+            inside_none = not shapely.contains_xy(polys, lon, lat).any()
+            if on_both and inside_none:
+                cases_.append((float(lon), float(lat), str(grid.codes[other])))
+        corner = by_square.get((row - 1, col + 1))
+        if corner is not None and (row - 1, col) in by_square and (row, col + 1) in by_square:
+            cases_.append((float(ne[0]), float(ne[1]), str(grid.codes[corner])))
+    assert len(cases_) > 100
+    request = LocateRequest(
+        points=[Point(lon=lon, lat=lat) for lon, lat, _c in cases_], system="wgs84"
+    )
+    found = [r.cell_code for r in service.locate(db.uow(), request).results]
+    assert found == [expected for _lon, _lat, expected in cases_]
 
 
 def test_rebuilding_renews_the_revision_and_moves_responsibility_cells(
@@ -401,7 +409,7 @@ def test_a_component_goes_to_its_owner_first(
 def test_a_component_class_falls_to_its_filing_standard_owner_before_the_territory(
     db: Database, world: World, district: Territory
 ) -> None:
-    minor = catalog.get_minor(db.uow(), family="component", code="0102")  # type: ignore[arg-type]
+    minor = catalog.get_minor(db.uow(), family=Family.COMPONENT, code="0102")
     for row in minor.standards:
         catalog.set_default_department(
             db.uow(), SYSTEM_ACTOR, standard_id=row.id, department_code="drainage"

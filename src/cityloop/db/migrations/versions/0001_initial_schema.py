@@ -99,6 +99,28 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_department_parent_id"), ["parent_id"], unique=False)
 
     op.create_table(
+        "grid_grid",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("adcode", sa.String(length=6), nullable=False),
+        sa.Column("name", sa.String(length=128), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("crs", sa.String(length=255), nullable=True),
+        sa.Column("cell_size", sa.Float(), nullable=True),
+        sa.Column("lattice_x0", sa.Float(), nullable=True),
+        sa.Column("lattice_y0", sa.Float(), nullable=True),
+        sa.Column("lattice_rows", sa.Integer(), nullable=True),
+        sa.Column("lattice_cols", sa.Integer(), nullable=True),
+        sa.Column("boundary_wkb", sa.LargeBinary(), nullable=False),
+        sa.Column("cell_count", sa.Integer(), nullable=False),
+        sa.Column("source", sa.String(length=255), nullable=False),
+        sa.Column("revision", sa.String(length=32), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_grid_grid")),
+        sa.UniqueConstraint("adcode", name=op.f("uq_grid_grid_adcode")),
+    )
+    op.create_table(
         "ledger_ledger",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
@@ -193,6 +215,69 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_catalog_minor_class_major_id"), ["major_id"], unique=False
         )
+
+    op.create_table(
+        "grid_area",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("adcode", sa.String(length=6), nullable=False),
+        sa.Column("level", sa.String(length=16), nullable=False),
+        sa.Column("code", sa.String(length=3), nullable=False),
+        sa.Column("parent_code", sa.String(length=3), nullable=False),
+        sa.Column("name", sa.String(length=128), nullable=False),
+        sa.Column("geometry_wkb", sa.LargeBinary(), nullable=False),
+        sa.Column(
+            "department_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("created_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["department_id"], ["department.id"], name=op.f("fk_grid_area_department_id_department")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_grid_area")),
+        sa.UniqueConstraint(
+            "adcode",
+            "level",
+            "parent_code",
+            "code",
+            name=op.f("uq_grid_area_adcode_level_parent_code_code"),
+        ),
+    )
+    with op.batch_alter_table("grid_area", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_grid_area_adcode"), ["adcode"], unique=False)
+
+    op.create_table(
+        "grid_cell",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("grid_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("code", sa.String(length=15), nullable=False),
+        sa.Column("row", sa.Integer(), nullable=True),
+        sa.Column("col", sa.Integer(), nullable=True),
+        sa.Column("cut", sa.Boolean(), nullable=False),
+        sa.Column("geometry_wkb", sa.LargeBinary(), nullable=False),
+        sa.Column("centroid_lon", sa.Float(), nullable=False),
+        sa.Column("centroid_lat", sa.Float(), nullable=False),
+        sa.Column("area_m2", sa.Float(), nullable=False),
+        sa.Column(
+            "subdistrict_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column(
+            "community_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.ForeignKeyConstraint(
+            ["community_id"], ["department.id"], name=op.f("fk_grid_cell_community_id_department")
+        ),
+        sa.ForeignKeyConstraint(
+            ["grid_id"], ["grid_grid.id"], name=op.f("fk_grid_cell_grid_id_grid_grid")
+        ),
+        sa.ForeignKeyConstraint(
+            ["subdistrict_id"],
+            ["department.id"],
+            name=op.f("fk_grid_cell_subdistrict_id_department"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_grid_cell")),
+        sa.UniqueConstraint("code", name=op.f("uq_grid_cell_code")),
+    )
+    with op.batch_alter_table("grid_cell", schema=None) as batch_op:
+        batch_op.create_index("ix_grid_cell_grid_id_code", ["grid_id", "code"], unique=False)
 
     op.create_table(
         "ledger_group",
@@ -323,6 +408,111 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("evaluation_audit_draw", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_evaluation_audit_draw_month"), ["month"], unique=False)
+
+    op.create_table(
+        "grid_component",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("code", sa.String(length=16), nullable=False),
+        sa.Column("minor_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("name", sa.String(length=128), nullable=False),
+        sa.Column("lon", sa.Float(), nullable=False),
+        sa.Column("lat", sa.Float(), nullable=False),
+        sa.Column("coord_system", sa.String(length=16), nullable=False),
+        sa.Column("address", sa.String(length=255), nullable=False),
+        sa.Column("cell_code", sa.String(length=15), nullable=True),
+        sa.Column(
+            "owner_department_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("created_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["minor_id"],
+            ["catalog_minor_class.id"],
+            name=op.f("fk_grid_component_minor_id_catalog_minor_class"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["owner_department_id"],
+            ["department.id"],
+            name=op.f("fk_grid_component_owner_department_id_department"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_grid_component")),
+        sa.UniqueConstraint("code", name=op.f("uq_grid_component_code")),
+    )
+    with op.batch_alter_table("grid_component", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_grid_component_cell_code"), ["cell_code"], unique=False
+        )
+        batch_op.create_index("ix_grid_component_lat_lon", ["lat", "lon"], unique=False)
+        batch_op.create_index(batch_op.f("ix_grid_component_minor_id"), ["minor_id"], unique=False)
+
+    op.create_table(
+        "grid_responsibility",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("code", sa.String(length=32), nullable=False),
+        sa.Column("name", sa.String(length=128), nullable=False),
+        sa.Column(
+            "inspector_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("created_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["inspector_id"],
+            ["app_user.id"],
+            name=op.f("fk_grid_responsibility_inspector_id_app_user"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_grid_responsibility")),
+        sa.UniqueConstraint("code", name=op.f("uq_grid_responsibility_code")),
+    )
+    with op.batch_alter_table("grid_responsibility", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_grid_responsibility_inspector_id"), ["inspector_id"], unique=False
+        )
+
+    op.create_table(
+        "grid_routing_rule",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("name", sa.String(length=128), nullable=False),
+        sa.Column("family", sa.String(length=16), nullable=False),
+        sa.Column("minor_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("scope", sa.String(length=16), nullable=False),
+        sa.Column(
+            "area_department_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=True,
+        ),
+        sa.Column("adcode", sa.String(length=6), nullable=True),
+        sa.Column(
+            "department_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("priority", sa.Integer(), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.Column("created_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["area_department_id"],
+            ["department.id"],
+            name=op.f("fk_grid_routing_rule_area_department_id_department"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["department_id"],
+            ["department.id"],
+            name=op.f("fk_grid_routing_rule_department_id_department"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["minor_id"],
+            ["catalog_minor_class.id"],
+            name=op.f("fk_grid_routing_rule_minor_id_catalog_minor_class"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_grid_routing_rule")),
+    )
+    with op.batch_alter_table("grid_routing_rule", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_grid_routing_rule_minor_id"), ["minor_id"], unique=False
+        )
 
     op.create_table(
         "ledger_item",
@@ -513,6 +703,50 @@ def upgrade() -> None:
         batch_op.create_index("ix_case_file_step_deadline", ["step_deadline"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_case_file_step_warn_at"), ["step_warn_at"], unique=False
+        )
+
+    op.create_table(
+        "grid_responsibility_cell",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "responsibility_id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            nullable=False,
+        ),
+        sa.Column("cell_code", sa.String(length=15), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["responsibility_id"],
+            ["grid_responsibility.id"],
+            name=op.f("fk_grid_responsibility_cell_responsibility_id_grid_responsibility"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_grid_responsibility_cell")),
+        sa.UniqueConstraint("cell_code", name=op.f("uq_grid_responsibility_cell_cell_code")),
+    )
+    with op.batch_alter_table("grid_responsibility_cell", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_grid_responsibility_cell_responsibility_id"),
+            ["responsibility_id"],
+            unique=False,
+        )
+
+    op.create_table(
+        "grid_routing_rule_cell",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("rule_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("cell_code", sa.String(length=15), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["rule_id"],
+            ["grid_routing_rule.id"],
+            name=op.f("fk_grid_routing_rule_cell_rule_id_grid_routing_rule"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_grid_routing_rule_cell")),
+        sa.UniqueConstraint(
+            "rule_id", "cell_code", name=op.f("uq_grid_routing_rule_cell_rule_id_cell_code")
+        ),
+    )
+    with op.batch_alter_table("grid_routing_rule_cell", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_grid_routing_rule_cell_cell_code"), ["cell_code"], unique=False
         )
 
     op.create_table(
@@ -871,6 +1105,14 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_ledger_item_event_item_id"))
 
     op.drop_table("ledger_item_event")
+    with op.batch_alter_table("grid_routing_rule_cell", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_grid_routing_rule_cell_cell_code"))
+
+    op.drop_table("grid_routing_rule_cell")
+    with op.batch_alter_table("grid_responsibility_cell", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_grid_responsibility_cell_responsibility_id"))
+
+    op.drop_table("grid_responsibility_cell")
     with op.batch_alter_table("case_file", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_case_file_step_warn_at"))
         batch_op.drop_index("ix_case_file_step_deadline")
@@ -890,6 +1132,20 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_ledger_item_due_at"))
 
     op.drop_table("ledger_item")
+    with op.batch_alter_table("grid_routing_rule", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_grid_routing_rule_minor_id"))
+
+    op.drop_table("grid_routing_rule")
+    with op.batch_alter_table("grid_responsibility", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_grid_responsibility_inspector_id"))
+
+    op.drop_table("grid_responsibility")
+    with op.batch_alter_table("grid_component", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_grid_component_minor_id"))
+        batch_op.drop_index("ix_grid_component_lat_lon")
+        batch_op.drop_index(batch_op.f("ix_grid_component_cell_code"))
+
+    op.drop_table("grid_component")
     with op.batch_alter_table("evaluation_audit_draw", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_evaluation_audit_draw_month"))
 
@@ -912,6 +1168,14 @@ def downgrade() -> None:
         batch_op.drop_index("ix_ledger_group_ledger_level")
 
     op.drop_table("ledger_group")
+    with op.batch_alter_table("grid_cell", schema=None) as batch_op:
+        batch_op.drop_index("ix_grid_cell_grid_id_code")
+
+    op.drop_table("grid_cell")
+    with op.batch_alter_table("grid_area", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_grid_area_adcode"))
+
+    op.drop_table("grid_area")
     with op.batch_alter_table("catalog_minor_class", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_catalog_minor_class_major_id"))
 
@@ -925,6 +1189,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_ledger_ledger_kind"))
 
     op.drop_table("ledger_ledger")
+    op.drop_table("grid_grid")
     with op.batch_alter_table("department", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_department_parent_id"))
 

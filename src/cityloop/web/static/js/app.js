@@ -81,7 +81,9 @@
   function setupMap(el) {
     if (!window.L) return;
     var L = window.L;
-    var map = L.map(el, { zoomControl: true, attributionControl: Boolean(el.dataset.tileUrl) });
+    var map = L.map(el, {
+      zoomControl: true, zoomSnap: 0.25, attributionControl: Boolean(el.dataset.tileUrl),
+    });
     map.setView([39.96, 116.3], 11);
     if (el.dataset.tileUrl) {
       L.tileLayer(el.dataset.tileUrl, {
@@ -106,7 +108,7 @@
       var p = point.split(",").map(Number);
       if (isFinite(p[0]) && isFinite(p[1])) {
         setPoint(p[1], p[0]);
-        map.setView([p[1], p[0]], 15);
+        map.setView([p[1], p[0]], 14);
         fitted = true;
       }
     }
