@@ -385,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         if args.reuse and any(directory.glob("events_*.parquet")):
             n_events = int(
-                duckdb.sql(f"SELECT count(*) FROM '{directory}/events_*.parquet'").fetchone()[0]
+                duckdb.sql(f"SELECT count(*) FROM '{directory}/events_*.parquet'").fetchall()[0][0]
             )  # type: ignore[index]
             print(f"reusing {directory}: {n_events:,} events")
         else:

@@ -44,6 +44,9 @@ def _mount_optional() -> None:
     app.command("worker")(worker)
     from cityloop.demo.cli import demo
     from cityloop.grid.cli import app as grid_app
+    from cityloop.ledgers.cli import app as ledger_app
+
+    app.add_typer(ledger_app, name="ledger", help="Rectification and hazard ledgers, bulletins.")
 
     app.add_typer(grid_app, name="grid", help="Unit grid, territory, routing rules, components.")
     from cityloop.open311.cli import app as open311_app

@@ -364,7 +364,7 @@ def _row_values(standard: StandardSpec, position: int) -> dict[str, Any]:
 
 def current_catalog(uow: UnitOfWork, *, family: Family | None = None) -> CatalogSpec:
     """The active catalog in the shape a workbook holds (what an export writes)."""
-    with uow:
+    with uow.read():
         return _current_catalog(uow.session, family)
 
 
@@ -490,7 +490,7 @@ def _active_row_counts(session: Session, minor_ids: list[int]) -> dict[int, int]
 def list_majors(
     uow: UnitOfWork, *, family: Family | None = None, include_retired: bool = False
 ) -> list[MajorClassPublic]:
-    with uow:
+    with uow.read():
         stmt = select(MajorClass).order_by(MajorClass.family, MajorClass.position, MajorClass.code)
         if family is not None:
             stmt = stmt.where(MajorClass.family == family.value)
@@ -508,7 +508,7 @@ def list_classes(
 ) -> list[MinorClassPublic]:
     """Minor classes in catalog order. ``query`` matches a code prefix ("01", "0101") or a
     part of the minor or major class name ("井盖")."""
-    with uow:
+    with uow.read():
         session = uow.session
         stmt = (
             select(MinorClass, MajorClass)
@@ -567,7 +567,7 @@ def minor_by_code(session: Session, *, family: Family, code: str) -> MinorClass:
 
 def get_minor(uow: UnitOfWork, *, family: Family, code: str) -> MinorClassDetail:
     """A minor class with its active filing-standard rows, in order."""
-    with uow:
+    with uow.read():
         session = uow.session
         minor = minor_by_code(session, family=family, code=code)
         standards = _standards(session, minor.id, include_retired=False)
@@ -591,7 +591,7 @@ def _standards(
 def standards_for(
     uow: UnitOfWork, *, minor_id: int, include_retired: bool = False
 ) -> list[FilingStandardPublic]:
-    with uow:
+    with uow.read():
         if uow.session.get(MinorClass, minor_id) is None:
             raise NotFound(f"no minor class with id {minor_id}", field="minor_id")
         return _standards(uow.session, minor_id, include_retired=include_retired)
@@ -599,7 +599,7 @@ def standards_for(
 
 def catalog_counts(uow: UnitOfWork) -> list[FamilyCounts]:
     """Active major classes, minor classes and criterion rows per family."""
-    with uow:
+    with uow.read():
         session = uow.session
         result = []
         for family in Family:

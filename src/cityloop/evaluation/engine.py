@@ -557,22 +557,35 @@ class Engine:
         con.execute(
             """
             CREATE OR REPLACE TEMP TABLE seg AS
-            WITH agg AS (
-                SELECT seg_id,
-                       arg_max_null(deadline, id) AS deadline_final,
-                       arg_max(deadline, id) AS deadline_nn,
-                       bool_or(action = 'approve_suspend') AS suspended,
-                       bool_or(action = 'approve_extension') AS extended
-                FROM ev WHERE event_at < $end GROUP BY seg_id
+            WITH b AS (SELECT * FROM ev WHERE boundary AND event_at < $end),
+            last AS (
+                -- the deadline in force at the end, for each case's running (last) segment
+                SELECT case_id, arg_max_null(deadline, id) AS last_deadline,
+                       arg_max(deadline, id) AS last_nn
+                FROM ev WHERE event_at < $end GROUP BY case_id
             ),
-            b AS (SELECT * FROM ev WHERE boundary AND event_at < $end)
+            flags AS (
+                SELECT seg_id, bool_or(action = 'approve_suspend') AS suspended,
+                       bool_or(action = 'approve_extension') AS extended
+                FROM ev
+                WHERE event_at < $end AND action IN ('approve_suspend', 'approve_extension')
+                GROUP BY seg_id
+            )
             SELECT b.case_id, b.id AS seg_id, b.event_at AS start_at,
                    b.action AS start_action, b.step, b.department_id,
                    b.actor_user_id AS actor, b.prev_step, b.prev_deadline,
-                   agg.deadline_final, agg.deadline_nn, agg.suspended, agg.extended,
+                   -- ended: the deadline in force just before the ending boundary
+                   CASE WHEN n.id IS NOT NULL THEN n.prev_deadline ELSE l.last_deadline END
+                       AS deadline_final,
+                   CASE WHEN n.id IS NOT NULL THEN n.prev_deadline ELSE l.last_nn END
+                       AS deadline_nn,
+                   coalesce(f.suspended, FALSE) AS suspended,
+                   coalesce(f.extended, FALSE) AS extended,
                    n.action AS end_action, n.event_at AS end_at, n.id AS end_id
-            FROM b JOIN agg ON agg.seg_id = b.id
+            FROM b
             LEFT JOIN b AS n ON n.prev_seg_id = b.id
+            LEFT JOIN last l ON l.case_id = b.case_id
+            LEFT JOIN flags f ON f.seg_id = b.id
             """,
             {"end": end},
         )
@@ -618,6 +631,32 @@ class Engine:
             for name, value in zip(names[1:], row[1:], strict=True):
                 counts[name] = float(value or 0)
 
+    def _merge_sets(
+        self, out: KpiCounts, template: str, dept_key: str | None, params: dict[str, Any]
+    ) -> None:
+        """Run a block once with GROUPING SETS (department, subdistrict, community, city)."""
+        if dept_key is None:
+            keys = (
+                "NULL::BIGINT AS dep, c.subdistrict_id AS sub, c.community_id AS com, "
+                "4 + GROUPING(c.subdistrict_id, c.community_id) AS g"
+            )
+            sets = "GROUPING SETS ((c.subdistrict_id), (c.community_id), ())"
+        else:
+            keys = (
+                f"{dept_key} AS dep, c.subdistrict_id AS sub, c.community_id AS com, "
+                f"GROUPING({dept_key}, c.subdistrict_id, c.community_id) AS g"
+            )
+            sets = f"GROUPING SETS (({dept_key}), (c.subdistrict_id), (c.community_id), ())"
+        names, rows = self._rows(template.format(keys=keys, sets=sets), params)
+        # GROUPING bits: 4 = department rolled up, 2 = subdistrict, 1 = community.
+        which = {3: ("department", 0), 5: ("subdistrict", 1), 6: ("community", 2), 7: ("city", 3)}
+        for row in rows:
+            dimension, index = which[int(row[3])]
+            raw = 0 if dimension == "city" else row[index]
+            counts = out.subject(dimension, None if raw is None else int(raw))
+            for name, value in zip(names[4:], row[4:], strict=True):
+                counts[name] = float(value or 0)
+
     def counts(self, period: Period) -> KpiCounts:
         """Every count of DOMAIN.md section 5 for ``period``, per dimension and subject."""
         start, end = self._ensure(period)
@@ -625,81 +664,68 @@ class Engine:
         out = KpiCounts(period)
         grace = int(self.settings.on_time.grace_minutes)
         factor = float(self.settings.hotline.basically_satisfied_factor)
-        keys = {
-            "city": ("0", "0", "0", "0"),
-            "department": ("d.department_id", "s.department_id", "e.department_id", None),
-            "subdistrict": ("c.subdistrict_id",) * 4,
-            "community": ("c.community_id",) * 4,
-        }
-        for dim, (k_due, k_seg, k_ev, k_file) in keys.items():
-            self._merge(
-                out,
-                dim,
-                f"""
-                SELECT {k_due} AS k, count(*) AS due_disposal,
+        # One pass per block: GROUPING SETS give the department, territory and city rows at once.
+        blocks = (
+            (
+                "d.department_id",
+                """
+                SELECT {keys}, count(*) AS due_disposal,
                        count(*) FILTER (WHERE completed) AS disposed,
                        count(*) FILTER (WHERE on_time) AS disposed_on_time,
                        count(*) FILTER (WHERE NOT on_time) AS overdue
-                FROM due d JOIN cand c USING (case_id) GROUP BY k
+                FROM due d JOIN cand c USING (case_id) GROUP BY {sets}
                 """,
-                p,
-            )
-            self._merge(
-                out,
-                dim,
-                f"""
-                SELECT k, count(*) AS due_closing,
+            ),
+            (
+                "department_id",
+                """
+                SELECT {keys}, count(*) AS due_closing,
                        count(*) FILTER (WHERE closed) AS closed,
                        count(*) FILTER (WHERE closed AND all_on_time) AS closed_on_time
                 FROM (
-                    SELECT {k_due} AS k, d.case_id, bool_and(d.on_time) AS all_on_time,
-                           bool_or(d.closed) AS closed
-                    FROM due d JOIN cand c USING (case_id) GROUP BY k, d.case_id
-                ) GROUP BY k
+                    SELECT d.department_id, c.subdistrict_id, c.community_id, d.case_id,
+                           bool_and(d.on_time) AS all_on_time, bool_or(d.closed) AS closed
+                    FROM due d JOIN cand c USING (case_id)
+                    GROUP BY d.department_id, c.subdistrict_id, c.community_id, d.case_id
+                ) c GROUP BY {sets}
                 """,
-                p,
-            )
-            self._merge(
-                out,
-                dim,
-                f"""
-                SELECT {k_seg} AS k, count(*) AS disposals,
+            ),
+            (
+                "s.department_id",
+                """
+                SELECT {keys}, count(*) AS disposals,
                        count(*) FILTER (WHERE s.end_action = 'send_check'
                                           AND s2.end_action = 'check_fail') AS reworked
                 FROM seg s JOIN cand c USING (case_id)
                 LEFT JOIN seg s2 ON s2.seg_id = s.end_id
                 WHERE s.start_action = 'dispose' AND s.start_at >= $start AND s.start_at < $end
-                GROUP BY k
+                GROUP BY {sets}
                 """,
-                p,
-            )
-            self._merge(
-                out,
-                dim,
-                f"""
-                SELECT {k_ev} AS k,
-                       count(e.satisfaction) AS rated,
+            ),
+            (
+                "e.department_id",
+                """
+                SELECT {keys}, count(e.satisfaction) AS rated,
                        count(*) FILTER (WHERE e.satisfaction = 'satisfied') AS satisfied,
                        count(*) FILTER (WHERE e.satisfaction = 'basically_satisfied')
                            AS basically_satisfied
                 FROM ev e JOIN cand c USING (case_id)
                 WHERE e.action = 'callback' AND e.event_at >= $start AND e.event_at < $end
-                GROUP BY k
+                GROUP BY {sets}
                 """,
-                p,
-            )
-            if k_file is not None:
-                self._merge(
-                    out,
-                    dim,
-                    f"""
-                    SELECT {k_file} AS k, count(DISTINCT e.case_id) AS filed
-                    FROM ev e JOIN cand c USING (case_id)
-                    WHERE e.action = 'file' AND e.event_at >= $start AND e.event_at < $end
-                    GROUP BY k
-                    """,
-                    p,
-                )
+            ),
+            (
+                None,  # filing has no department yet
+                """
+                SELECT {keys}, count(DISTINCT e.case_id) AS filed
+                FROM ev e JOIN cand c USING (case_id)
+                WHERE e.action = 'file' AND e.event_at >= $start AND e.event_at < $end
+                GROUP BY {sets}
+                """,
+            ),
+        )
+        for dept_key, template in blocks:
+            self._merge_sets(out, template, dept_key, p)
         for subjects in out.by.values():
             for counts in subjects.values():
                 if "rated" in counts:

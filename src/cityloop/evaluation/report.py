@@ -555,7 +555,9 @@ def _table(document: object, table: Table, *, font_size: float = 9) -> None:
     if not rows:
         document.add_paragraph("（无）")  # type: ignore[attr-defined]
         return
-    t = document.add_table(rows=1 + len(rows), cols=len(header))  # type: ignore[attr-defined]
+    # One row at a time: python-docx's table.cell(r, c) walks the whole grid on every call,
+    # which made a 300-row table take minutes.
+    t = document.add_table(rows=0, cols=len(header))  # type: ignore[attr-defined]
     t.style = "Table Grid"
     t.alignment = WD_TABLE_ALIGNMENT.CENTER
     t.autofit = False
@@ -563,14 +565,15 @@ def _table(document: object, table: Table, *, font_size: float = 9) -> None:
     for c_i, column in enumerate(t.columns):
         column.width = Cm(widths[c_i])  # the grid: what LibreOffice lays out by
     for r_i, values in enumerate([header, *rows]):
+        cells = t.add_row().cells
         for c_i, value in enumerate(values):
-            cell = t.cell(r_i, c_i)
-            cell.width = Cm(widths[c_i])
-            cell.text = ""
-            run = cell.paragraphs[0].add_run(value)
+            cell = cells[c_i]
+            cell.width = Cm(widths[c_i])  # what Word lays out by
+            paragraph = cell.paragraphs[0]
+            run = paragraph.add_run(value)
             run.font.size = Pt(font_size)
             run.bold = r_i == 0
-            cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.CENTER
+            paragraph.alignment = WD_ALIGN_PARAGRAPH.CENTER
 
 
 def _picture(document: object, png: bytes | None, width_cm: float = 16.0) -> None:

@@ -71,6 +71,11 @@ def _sentence(text: str) -> str:
     return f"{cleaned}。" if cleaned else ""
 
 
+def _bare(text: str) -> str:
+    """Text without its closing punctuation, to continue the sentence after it."""
+    return re.sub(r"[。．.;；,，、\s]+$", "", text.strip())
+
+
 def _short_problem(title: str) -> str:
     """ "公车管理混亂问题" -> "公车管理混亂": the bulletin writes 关于“…”问题."""
     cleaned = re.sub(r"[。．.;；,，、\s]+$", "", title.strip())
@@ -315,6 +320,7 @@ def _environment() -> SandboxedEnvironment:
     )
     env.filters["md"] = md_escape
     env.filters["sentence"] = _sentence
+    env.filters["bare"] = _bare
     env.globals["heading"] = heading_number
     env.globals["cn_numeral"] = cn_numeral
     env.globals["ordinal"] = ordinal_phrase

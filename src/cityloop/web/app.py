@@ -83,8 +83,16 @@ def _routers() -> list[APIRouter]:
     """Every capability's routes. Add a line when a capability gains a ``views.py``."""
     from cityloop.cases.views import router as cases_router
     from cityloop.grid.views import router as grid_router
+    from cityloop.ledgers.views import router as ledgers_router
     from cityloop.open311.views import router as open311_router
     from cityloop.org.views import router as org_router
     from cityloop.workcal.views import router as calendar_router
 
-    return [org_router, cases_router, calendar_router, grid_router, open311_router]
+    return [
+        org_router,
+        cases_router,
+        calendar_router,
+        grid_router,
+        ledgers_router,
+        open311_router,
+    ]

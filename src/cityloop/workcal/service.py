@@ -113,14 +113,14 @@ def _schedule_public(schedule: WorkSchedule, is_default: bool) -> SchedulePublic
 
 
 def get_schedule(uow: UnitOfWork) -> SchedulePublic:
-    with uow:
+    with uow.read():
         schedule, is_default = _schedule(uow.session)
     return _schedule_public(schedule, is_default)
 
 
 def list_overrides(uow: UnitOfWork, *, year: int | None = None) -> list[OverridePublic]:
     """Overrides in date order, optionally of one year."""
-    with uow:
+    with uow.read():
         stmt = select(CalendarOverride).order_by(CalendarOverride.day)
         if year is not None:
             stmt = stmt.where(extract("year", CalendarOverride.day) == _check_year(year))
@@ -128,7 +128,7 @@ def list_overrides(uow: UnitOfWork, *, year: int | None = None) -> list[Override
 
 
 def list_covered_years(uow: UnitOfWork) -> list[CoveredYearPublic]:
-    with uow:
+    with uow.read():
         stmt = select(CalendarYear).order_by(CalendarYear.year)
         return [CoveredYearPublic.model_validate(row) for row in uow.session.scalars(stmt)]
 

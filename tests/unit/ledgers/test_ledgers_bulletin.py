@@ -258,7 +258,7 @@ def test_the_hazard_bulletin_states_the_seed_numbers() -> None:
     assert "### （一）2023年4月19日，企业1" in text
     assert "整改中。\n\n### （一百八十二）2023年4月20日，企业182\n\n" in text
     assert "企业183" not in text  # inspections that found nothing are counted, not listed
-    assert "1.隐患1。（燃气）一般隐患，已销号。" in text
+    assert "1.隐患1（燃气），一般隐患，已销号。" in text
 
 
 def test_the_checklist_bulletin_counts_items() -> None:
