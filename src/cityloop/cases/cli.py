@@ -25,7 +25,7 @@ from cityloop.cli_support import open_database
 from cityloop.errors import InvalidInput
 from cityloop.grid.coords import CoordSystem
 from cityloop.org import service as org
-from cityloop.org.domain import Actor
+from cityloop.org.domain import SYSTEM_ACTOR, Actor
 
 app = typer.Typer(help="Cases: report, show, act, list.", no_args_is_help=True)
 
@@ -194,6 +194,13 @@ def list_(
             f"{c.code}\t{c.status.value}\t{c.light.value if c.light else '-'}\t{c.description[:40]}"
         )
     typer.echo(f"{len(page.items)} of {page.total}")
+
+
+@app.command("recompute-deadlines")
+def recompute_deadlines() -> None:
+    """Recompute running deadlines after the calendar or the step limits changed."""
+    changed = service.recompute_open_deadlines(open_database().uow(), SYSTEM_ACTOR)
+    typer.echo(f"{changed} running deadline(s) moved")
 
 
 def worker(

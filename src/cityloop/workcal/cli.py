@@ -156,6 +156,14 @@ def deadline(
     )
 
 
+def _recompute_running_deadlines() -> None:
+    """A stored deadline is a cache of the calendar: move the running ones with it."""
+    from cityloop.cases.service import recompute_open_deadlines
+
+    moved = recompute_open_deadlines(open_database().uow(), SYSTEM_ACTOR)
+    typer.echo(f"{moved} running deadline(s) recomputed")
+
+
 @override_app.command("add")
 def override_add(
     day: Annotated[str, typer.Option(help="Date, e.g. 2027-01-01.")],
@@ -171,6 +179,7 @@ def override_add(
         note=note,
     )
     typer.echo(f"added {row.day.isoformat()} {row.kind.value} {row.note}".rstrip())
+    _recompute_running_deadlines()
 
 
 @override_app.command("remove")
@@ -178,6 +187,7 @@ def override_remove(day: Annotated[str, typer.Option(help="Date, e.g. 2027-01-01
     """Delete a date's override."""
     row = service.remove_override(open_database().uow(), SYSTEM_ACTOR, day=parse_day(day))
     typer.echo(f"removed {row.day.isoformat()} {row.kind.value}")
+    _recompute_running_deadlines()
 
 
 @override_app.command("list")
@@ -197,6 +207,7 @@ def year_add(
     """Mark a year as covered by the overrides the city entered."""
     row = service.add_covered_year(open_database().uow(), SYSTEM_ACTOR, year=year, note=note)
     typer.echo(f"year {row.year} covered")
+    _recompute_running_deadlines()
 
 
 @year_app.command("remove")
@@ -204,6 +215,7 @@ def year_remove(year: Annotated[int, typer.Argument(help="e.g. 2027")]) -> None:
     """Withdraw a locally covered year (deadlines into it then refuse to compute)."""
     service.remove_covered_year(open_database().uow(), SYSTEM_ACTOR, year=year)
     typer.echo(f"year {year} no longer covered locally")
+    _recompute_running_deadlines()
 
 
 @year_app.command("list")
@@ -239,3 +251,4 @@ def schedule_set(
         periods=[(p.start, p.end) for p in parsed],
     )
     typer.echo(f"schedule set: {_schedule_line(schedule)}")
+    _recompute_running_deadlines()

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
+from cityloop.cases.service import recompute_open_deadlines
 from cityloop.errors import InvalidInput
 from cityloop.web.deps import CurrentActor, UowDep
 from cityloop.workcal import service
@@ -22,6 +23,9 @@ from cityloop.workcal.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1/calendar", tags=["calendar"])
+
+# A stored deadline is a cache of the calendar: every change to the calendar below is followed
+# by recomputing the running deadlines (cases.service.recompute_open_deadlines).
 
 
 class DeadlineAnswer(BaseModel):
@@ -61,12 +65,16 @@ def list_overrides(
 
 @router.post("/overrides", response_model=OverridePublic, status_code=201)
 def add_override(uow: UowDep, actor: CurrentActor, data: OverrideCreate) -> OverridePublic:
-    return service.add_override(uow, actor, day=data.day, kind=data.kind, note=data.note)
+    created = service.add_override(uow, actor, day=data.day, kind=data.kind, note=data.note)
+    recompute_open_deadlines(uow, actor)
+    return created
 
 
 @router.delete("/overrides/{day}", response_model=OverridePublic)
 def remove_override(uow: UowDep, actor: CurrentActor, day: dt.date) -> OverridePublic:
-    return service.remove_override(uow, actor, day=day)
+    removed = service.remove_override(uow, actor, day=day)
+    recompute_open_deadlines(uow, actor)
+    return removed
 
 
 @router.get("/years", response_model=list[CoveredYearPublic])
@@ -76,7 +84,9 @@ def list_years(uow: UowDep, _actor: CurrentActor) -> list[CoveredYearPublic]:
 
 @router.post("/years", response_model=CoveredYearPublic, status_code=201)
 def add_year(uow: UowDep, actor: CurrentActor, data: CoveredYearCreate) -> CoveredYearPublic:
-    return service.add_covered_year(uow, actor, year=data.year, note=data.note)
+    added = service.add_covered_year(uow, actor, year=data.year, note=data.note)
+    recompute_open_deadlines(uow, actor)
+    return added
 
 
 @router.get("/schedule", response_model=SchedulePublic)
@@ -86,6 +96,8 @@ def get_schedule(uow: UowDep, _actor: CurrentActor) -> SchedulePublic:
 
 @router.put("/schedule", response_model=SchedulePublic)
 def set_schedule(uow: UowDep, actor: CurrentActor, data: ScheduleUpdate) -> SchedulePublic:
-    return service.set_schedule(
+    schedule = service.set_schedule(
         uow, actor, timezone=data.timezone, periods=[(p.start, p.end) for p in data.periods]
     )
+    recompute_open_deadlines(uow, actor)
+    return schedule

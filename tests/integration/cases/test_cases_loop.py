@@ -352,3 +352,23 @@ def test_case_events_cannot_be_rewritten(world: World, db: Database) -> None:
 def test_a_bad_coordinate_system_or_missing_place_is_named() -> None:
     with pytest.raises(ValueError, match="location"):
         CaseCreate(channel=Channel.PUBLIC_WEB, description="x")
+
+
+def test_a_new_holiday_moves_running_deadlines(
+    world: World, db: Database, standard_id: int
+) -> None:
+    from cityloop.workcal import service as workcal
+
+    case_id = to_dispatched(db, world, standard_id)
+    before = cases.get_case(db.uow(), world.dispatcher, case_id)
+    assert before.step_deadline == dt.datetime(2026, 11, 25, 9, 40, tzinfo=SH)
+    workcal.add_override(
+        db.uow(), world.admin, day=dt.date(2026, 11, 24), kind="holiday", note="台风(演示)"
+    )
+    assert cases.recompute_open_deadlines(db.uow(), world.admin) == 1
+    after = cases.get_case(db.uow(), world.dispatcher, case_id)
+    assert after.step_deadline == dt.datetime(2026, 11, 26, 9, 40, tzinfo=SH)
+    assert after.disposal_deadline == after.step_deadline
+    assert after.version == before.version  # nobody's pending action goes stale
+    with pytest.raises(PermissionDenied):
+        cases.recompute_open_deadlines(db.uow(), world.dispatcher)
