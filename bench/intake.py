@@ -16,6 +16,11 @@ free loopback port, logs in and then runs, in one go:
    The rows are copies of a case the API made (only the code and the Idempotency-Key differ).
    Target: API throughput at saturation >= 25 % of the raw insert rate.
 
+The server's CPU time per case (its process group, from /proc) is printed with each phase: on a
+shared machine it is steadier than the rates. So are the load average and the disk's fsync
+latency, which bounds the raw rate (every raw commit waits for one). ``--serve-arg`` passes
+options through to ``cityloop serve`` (e.g. ``--serve-arg=--workers=2`` once it has one).
+
 Every request carries its own Idempotency-Key, as a hotline integration's would. The server is
 killed and the database dropped at the end, also on failure (``--keep`` keeps the SQLite file
 and the server log). Exit status: 0 when every target is met, 3 when one is missed, 1 when
@@ -40,7 +45,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,12 +120,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(env: dict[str, str], log_path: Path) -> Iterator[tuple[int, int]]:
+def server(
+    env: dict[str, str], log_path: Path, extra: Sequence[str] = ()
+) -> Iterator[tuple[int, int]]:
     """``cityloop serve`` in its own process group; yields (port, pid); always SIGKILLed."""
     port = free_port()
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
-            [str(CLI), "serve", "--host", HOST, "--port", str(port)],
+            [str(CLI), "serve", "--host", HOST, "--port", str(port), *extra],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -431,6 +438,24 @@ def raw_inserts(database_url: str, seconds: float) -> PhaseResult:
         engine.dispose()
 
 
+def fsync_probe(workdir: Path, count: int = 100) -> float:
+    """Median milliseconds of write(8 KiB) + fsync in the work directory: a shared disk's sync
+    latency moves the raw insert rate (and so the ratio) more than anything in cityloop."""
+    path = workdir / "fsync.probe"
+    times: list[float] = []
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for _ in range(count):
+            started = time.monotonic()
+            os.pwrite(fd, b"\0" * 8192, 0)
+            os.fsync(fd)
+            times.append(time.monotonic() - started)
+    finally:
+        os.close(fd)
+        path.unlink()
+    return sorted(times)[count // 2] * 1000
+
+
 # --- one backend ---------------------------------------------------------------------------
 
 
@@ -471,7 +496,7 @@ def _bench(backend: str, url: str, workdir: Path, args: argparse.Namespace) -> l
         "--password", PASSWORD,
     )  # fmt: skip
     run_id = uuid.uuid4().hex[:8]
-    with server(env, workdir / "server.log") as (port, pid):
+    with server(env, workdir / "server.log", args.serve_arg) as (port, pid):
         token = login(port)
         warm = closed_loop(port, pid, token, run_id, seconds=2, clients=4, first=10_000_000)
         if warm.errors:
@@ -487,6 +512,7 @@ def _bench(backend: str, url: str, workdir: Path, args: argparse.Namespace) -> l
             first=20_000_000,
         )  # fmt: skip
         say(f"saturation, {args.clients} clients: {saturated.line()}")
+    say(f"disk: fsync of an 8 KiB write p50 {fsync_probe(workdir):.2f} ms (raw commits wait on it)")
     raw = raw_inserts(url, args.raw_seconds)
     say(
         f"raw inserts, 1 case + 1 event per commit: {raw.ok} in {raw.seconds:.1f} s = "
@@ -530,6 +556,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--raw-seconds", type=float, default=10)
     parser.add_argument("--workdir", type=Path, default=None, help="where SQLite files go")
     parser.add_argument("--keep", action="store_true", help="keep the databases and the log")
+    parser.add_argument(
+        "--serve-arg",
+        action="append",
+        default=[],
+        help="extra argument for `cityloop serve` (repeat it), e.g. --serve-arg=--workers=2",
+    )
     args = parser.parse_args(argv)
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     verdicts: list[Verdict] = []

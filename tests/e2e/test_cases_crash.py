@@ -104,7 +104,7 @@ def test_every_acknowledged_case_survives_a_sigkill(
         auth = login(server.base_url, USERNAME, PASSWORD)
         until = time.monotonic() + LOAD_BUDGET
         threads = [
-            threading.Thread(target=fire, args=(load, server.base_url, auth, n, until))
+            threading.Thread(target=fire, args=(load, server.base_url, auth, n, until), daemon=True)
             for n in range(THREADS)
         ]
         for t in threads:

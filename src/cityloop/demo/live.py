@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from cityloop.cases import attachments
 from cityloop.cases import service as cases
-from cityloop.cases.domain import OPEN_STATES, CaseAction, CaseState, Channel
+from cityloop.cases.domain import OPEN_STATES, STATE_LABELS_ZH, CaseAction, CaseState, Channel
 from cityloop.cases.models import Case
 from cityloop.cases.schemas import CaseActionRequest, CaseCreate, Location, Reporter
 from cityloop.catalog.models import FilingStandard, MinorClass
@@ -124,7 +124,7 @@ def ensure_every_open_state(
             reporter = None if channel is _PUBLIC else actor("inspector")
             data = CaseCreate(
                 channel=channel,
-                description=f"演示: 雨水井盖缺失, 需处置 ({state.value})",
+                description=f"雨水井盖缺失，需尽快处置（演示：{STATE_LABELS_ZH[state]}）",
                 location=Location(lon=cell[0], lat=cell[1], system=CoordSystem.WGS84),
                 address="海淀区演示路88号",
                 family="component",

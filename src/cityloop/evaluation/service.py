@@ -430,7 +430,7 @@ def compute_monthly(
             (domain.same_month_last_year(month), "last_year"),
         ):
             other_period = domain.month_period(other, tz)
-            other_kpis = engine_for([other_period]).counts(other_period)
+            other_kpis = engine_for([other_period]).counts(other_period, people=False)
             for subject in (Subject.DEPARTMENT, Subject.SUBDISTRICT, Subject.COMMUNITY):
                 before = {s.key: s for s in grade_subjects(subject, other_kpis, names, settings)}
                 for current in graded[subject]:

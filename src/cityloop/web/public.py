@@ -17,6 +17,7 @@ from cityloop.cases.domain import Channel
 from cityloop.cases.schemas import MAX_DESCRIPTION, CaseCreate, Location, Reporter
 from cityloop.db.uow import UnitOfWork
 from cityloop.errors import InvalidInput, NotFound
+from cityloop.grid import service as grid_service
 from cityloop.grid.boundaries import boundary_feature, load_boundary
 from cityloop.grid.coords import CoordSystem
 from cityloop.org.domain import Actor
@@ -313,24 +314,16 @@ def geo_recent_cases(request: Request, uow: UowDep, t: TranslatorDep) -> JSONRes
 
 @geo_router.get("/cells.geojson", name="geo_cells")
 def geo_cells(request: Request, uow: UowDep, bbox: str = "") -> JSONResponse:
-    """Grid cells in a bounding box ``minlon,minlat,maxlon,maxlat``.
-
-    Hook: the grid's storage layer registers ``app.state.cell_provider(uow, bbox, limit)``
-    returning a GeoJSON FeatureCollection (properties: ``code``, optionally ``open``). Until
-    it does, the answer is an empty collection and the maps draw the outline and cases only.
-    """
-    provider = getattr(request.app.state, "cell_provider", None)
-    empty: dict[str, Any] = {"type": "FeatureCollection", "features": []}
-    if provider is None:
-        return JSONResponse(empty, media_type="application/geo+json")
-    try:
-        parts = [float(v) for v in bbox.split(",")]
-    except ValueError:
-        parts = []
-    if len(parts) != 4:
+    """Grid cells in a bounding box ``minlon,minlat,maxlon,maxlat`` (WGS-84), simplified for
+    display; an empty collection while the city has no stored grid."""
+    if not bbox:
         raise InvalidInput("bbox is minlon,minlat,maxlon,maxlat", field="bbox")
-    box = (parts[0], parts[1], parts[2], parts[3])
-    return JSONResponse(provider(uow, box, 3000), media_type="application/geo+json")
+    collection = grid_service.cells_geojson(uow, bbox=bbox, system="wgs84", limit=3000)
+    return JSONResponse(
+        collection,
+        media_type="application/geo+json",
+        headers={"Cache-Control": "public, max-age=300"},
+    )
 
 
 def public_routers() -> list[APIRouter]:

@@ -108,7 +108,7 @@
       var p = point.split(",").map(Number);
       if (isFinite(p[0]) && isFinite(p[1])) {
         setPoint(p[1], p[0]);
-        map.setView([p[1], p[0]], 14);
+        map.setView([p[1], p[0]], 16); // close enough to draw the grid cells
         fitted = true;
       }
     }
@@ -156,6 +156,7 @@
         }).catch(function () {});
       };
       map.on("moveend", loadCells);
+      map.whenReady(loadCells); // the first view is set before this handler exists
     }
     if (el.dataset.pick) {
       var lon = document.getElementById("lon");
