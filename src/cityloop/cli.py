@@ -102,6 +102,16 @@ def db_current() -> None:
 def serve(
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, max=64, help="Server processes (the app is stateless).")
+    ] = 1,
+    access_log: Annotated[
+        bool, typer.Option("--access-log/--no-access-log", help="Log every request.")
+    ] = False,
+    proxy_headers: Annotated[
+        bool,
+        typer.Option(help="Trust X-Forwarded-For from a reverse proxy (rate limits per client)."),
+    ] = False,
 ) -> None:
     """Serve the web UI and API."""
     import uvicorn
@@ -113,7 +123,9 @@ def serve(
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
-        proxy_headers=False,
+        workers=workers,
+        access_log=access_log,
+        proxy_headers=proxy_headers,
     )
 
 

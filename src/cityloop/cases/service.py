@@ -57,6 +57,7 @@ from cityloop.cases.schemas import (
 from cityloop.cases.settings import SETTINGS_KEY, CaseSettings
 from cityloop.catalog.models import FilingStandard, MinorClass
 from cityloop.cityconfig.service import load as load_setting
+from cityloop.db import cache
 from cityloop.db.base import utcnow
 from cityloop.db.uow import UnitOfWork
 from cityloop.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -126,9 +127,18 @@ def _reported(
     )
 
 
+CONTEXT_TTL = 5.0  # seconds another process's settings or calendar change may take to show
+
+
 def load_context(session: Session) -> Context:
+    """Settings, policy and calendar, cached briefly: every request needs them, few change them."""
+    hit = cache.get(session, "case_context")
+    if isinstance(hit, Context):
+        return hit
     settings = load_setting(session, SETTINGS_KEY, CaseSettings)
-    return Context(settings=settings, policy=settings.policy(), calendar=calendar_in(session))
+    ctx = Context(settings=settings, policy=settings.policy(), calendar=calendar_in(session))
+    cache.put(session, "case_context", ctx, ttl=CONTEXT_TTL)
+    return ctx
 
 
 # --- visibility ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from cityloop.audit.service import record
 from cityloop.cityconfig.models import CitySetting
+from cityloop.db import cache
 from cityloop.db.base import utcnow
 from cityloop.db.uow import UnitOfWork
 from cityloop.errors import InvalidInput
@@ -51,4 +52,5 @@ def put(uow: UnitOfWork, actor: Actor, key: str, model: type[M], value: dict[str
             session, actor, action="config.put", entity="city_setting", entity_id=key, detail=stored
         )
         uow.commit()
+    cache.bump("case_context")  # settings cached in this process are stale now
     return validated

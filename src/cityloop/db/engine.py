@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from cityloop.db.cache import CACHE_KEY
 from cityloop.db.uow import UnitOfWork
 
 
@@ -63,18 +65,23 @@ class Database:
         read_session_factory: Callable[[], Session] | None = None,
     ) -> None:
         self.engine = engine
+        shared: dict[str, Any] = {CACHE_KEY: {}}  # one cache for both factories (db/cache.py)
         self.session_factory: Callable[[], Session] = session_factory or sessionmaker(
-            bind=engine, expire_on_commit=False
+            bind=engine, expire_on_commit=False, info=shared
         )
         if read_session_factory is None:
             read_session_factory = (
                 session_factory
                 if session_factory is not None
                 else sessionmaker(
-                    bind=engine.execution_options(cityloop_read=True), expire_on_commit=False
+                    bind=engine.execution_options(cityloop_read=True),
+                    expire_on_commit=False,
+                    info=shared,
                 )
             )
         self.read_session_factory: Callable[[], Session] = read_session_factory
+        # One writer at a time on SQLite, queued in-process (see UnitOfWork.__enter__).
+        self.write_lock = threading.RLock() if engine.dialect.name == "sqlite" else None
 
     @classmethod
     def from_url(cls, url: str) -> Database:
@@ -85,7 +92,7 @@ class Database:
         return self.engine.dialect.name
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.session_factory, self.read_session_factory)
+        return UnitOfWork(self.session_factory, self.read_session_factory, self.write_lock)
 
     def read_connection(self) -> Connection:
         """A connection whose transactions only read (deferred BEGIN on SQLite)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -38,6 +40,9 @@ def needs_rehash(password_hash: str) -> bool:
     return _hasher.check_needs_rehash(password_hash)
 
 
-# Verified against when a username does not exist, so a login for an unknown user costs as much
-# time as one for a known user (no user enumeration by timing).
-DUMMY_HASH = _hasher.hash("cityloop-dummy-password")
+@cache
+def dummy_hash() -> str:
+    """Verified against when a username does not exist, so a login for an unknown user costs as
+    much as one for a known user (no user enumeration by timing). Made on first use: hashing at
+    import would cost every CLI command and server start a full Argon2 run."""
+    return _hasher.hash("cityloop-dummy-password")

@@ -11,12 +11,13 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from cityloop.audit.service import record
+from cityloop.db import cache
 from cityloop.db.base import utcnow
 from cityloop.db.uow import UnitOfWork
 from cityloop.errors import Conflict, InvalidInput, NotFound, PermissionDenied, Unauthenticated
 from cityloop.org.domain import ALLOWED_PARENT_KINDS, Actor, DepartmentKind, Role
 from cityloop.org.models import ApiToken, Department, User
-from cityloop.org.passwords import DUMMY_HASH, hash_password, needs_rehash, verify_password
+from cityloop.org.passwords import dummy_hash, hash_password, needs_rehash, verify_password
 from cityloop.org.schemas import DepartmentCreate, DepartmentPublic, UserCreate, UserPublic
 
 
@@ -156,8 +157,11 @@ def set_password(uow: UnitOfWork, actor: Actor, *, username: str, password: str)
         user = _user_by_username(session, username)
         user.password_hash = password_hash
         user.password_changed_at = utcnow()
+        # A new password ends every session of the account.
+        session.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
         record(session, actor, action="user.passwd", entity="user", entity_id=user.id)
         uow.commit()
+    cache.bump("token")
 
 
 def set_active(uow: UnitOfWork, actor: Actor, *, username: str, active: bool) -> None:
@@ -173,6 +177,7 @@ def set_active(uow: UnitOfWork, actor: Actor, *, username: str, active: bool) ->
             entity_id=user.id,
         )
         uow.commit()
+    cache.bump("token")
 
 
 def list_users(uow: UnitOfWork, *, roles: Iterable[Role] | None = None) -> list[UserPublic]:
@@ -216,7 +221,7 @@ def authenticate(uow: UnitOfWork, *, username: str, password: str) -> Actor:
         session = uow.session
         user = session.scalar(select(User).where(User.username == username))
         if user is None:
-            verify_password(DUMMY_HASH, password)
+            verify_password(dummy_hash(), password)
             raise Unauthenticated("wrong username or password")
         if not verify_password(user.password_hash, password) or not user.active:
             raise Unauthenticated("wrong username or password")
@@ -259,19 +264,32 @@ def issue_token(uow: UnitOfWork, actor: Actor, *, kind: str = "bearer") -> str:
     return token
 
 
+TOKEN_CACHE_TTL = 30.0  # seconds a revocation made by another process may take to show
+
+
 def actor_for_token(uow: UnitOfWork, token: str) -> Actor:
+    """The actor a token stands for; cached briefly, since every API request asks."""
+    digest = _token_hash(token)
     with uow.read():
         session = uow.session
-        row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
+        hit = cache.get(session, "token", digest)
+        if hit is not None:
+            actor, expires_at = hit
+            if expires_at > utcnow():
+                return actor  # type: ignore[no-any-return]
+        row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
         if row is None or row.expires_at <= utcnow():
             raise Unauthenticated("the token is unknown or has expired; log in again")
         user = session.get(User, row.user_id)
         if user is None or not user.active:
             raise Unauthenticated("this account is disabled")
-        return actor_for(session, user)
+        actor = actor_for(session, user)
+        cache.put(session, "token", (actor, row.expires_at), ttl=TOKEN_CACHE_TTL, key=digest)
+        return actor
 
 
 def revoke_token(uow: UnitOfWork, token: str) -> None:
     with uow:
         uow.session.execute(delete(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
         uow.commit()
+    cache.bump("token")

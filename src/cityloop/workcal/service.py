@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cityloop.audit.service import record
+from cityloop.db import cache
 from cityloop.db.uow import UnitOfWork
 from cityloop.errors import ConfigurationError, Conflict, InvalidInput, NotFound
 from cityloop.org.domain import Actor, Role
@@ -171,6 +172,7 @@ def add_override(
         )
         result = OverridePublic.model_validate(row)
         uow.commit()
+        cache.bump("case_context")  # deadlines cached in this process use the calendar
     return result
 
 
@@ -194,6 +196,7 @@ def remove_override(uow: UnitOfWork, actor: Actor, *, day: dt.date) -> OverrideP
             detail={"day": day.isoformat(), "kind": row.kind, "note": row.note},
         )
         uow.commit()
+        cache.bump("case_context")  # deadlines cached in this process use the calendar
     return result
 
 
@@ -222,6 +225,7 @@ def add_covered_year(
         )
         result = CoveredYearPublic.model_validate(row)
         uow.commit()
+        cache.bump("case_context")  # deadlines cached in this process use the calendar
     return result
 
 
@@ -243,6 +247,7 @@ def remove_covered_year(uow: UnitOfWork, actor: Actor, *, year: int) -> None:
             detail={"year": year, "note": row.note},
         )
         uow.commit()
+        cache.bump("case_context")  # deadlines cached in this process use the calendar
 
 
 def set_schedule(
@@ -283,4 +288,5 @@ def set_schedule(
             },
         )
         uow.commit()
+        cache.bump("case_context")  # deadlines cached in this process use the calendar
     return _schedule_public(schedule, False)
