@@ -17,7 +17,7 @@ free loopback port, logs in and then runs, in one go:
    Target: API throughput at saturation >= 25 % of the raw insert rate.
 
 The server's CPU time per case (its process group, from /proc) is printed with each phase: on a
-shared machine it is steadier than the rates. So are the load average and the disk's fsync
+shared machine it is steadier than the rates. So are the load average and the disk's sync
 latency, which bounds the raw rate (every raw commit waits for one). ``--serve-arg`` passes
 options through to ``cityloop serve`` (e.g. ``--serve-arg=--workers=2`` once it has one).
 
@@ -439,8 +439,8 @@ def raw_inserts(database_url: str, seconds: float) -> PhaseResult:
 
 
 def fsync_probe(workdir: Path, count: int = 100) -> float:
-    """Median milliseconds of write(8 KiB) + fsync in the work directory: a shared disk's sync
-    latency moves the raw insert rate (and so the ratio) more than anything in cityloop."""
+    """Median milliseconds of write(8 KiB) + fdatasync (how SQLite and PostgreSQL commit) in the
+    work directory: a shared disk's sync latency moves the raw insert rate, and so the ratio."""
     path = workdir / "fsync.probe"
     times: list[float] = []
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
@@ -448,7 +448,7 @@ def fsync_probe(workdir: Path, count: int = 100) -> float:
         for _ in range(count):
             started = time.monotonic()
             os.pwrite(fd, b"\0" * 8192, 0)
-            os.fsync(fd)
+            os.fdatasync(fd)
             times.append(time.monotonic() - started)
     finally:
         os.close(fd)
@@ -512,7 +512,7 @@ def _bench(backend: str, url: str, workdir: Path, args: argparse.Namespace) -> l
             first=20_000_000,
         )  # fmt: skip
         say(f"saturation, {args.clients} clients: {saturated.line()}")
-    say(f"disk: fsync of an 8 KiB write p50 {fsync_probe(workdir):.2f} ms (raw commits wait on it)")
+    say(f"disk: write 8 KiB + fdatasync p50 {fsync_probe(workdir):.2f} ms (every raw commit waits)")
     raw = raw_inserts(url, args.raw_seconds)
     say(
         f"raw inserts, 1 case + 1 event per commit: {raw.ok} in {raw.seconds:.1f} s = "
