@@ -47,6 +47,8 @@ test: lint typecheck pytest
 bench: install
 	$(BIN)/python bench/deadlines.py
 	$(BIN)/python bench/grid.py
+	$(BIN)/python bench/intake.py --backend both
+	$(BIN)/python bench/evaluation.py --cases 1000000
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -43,7 +43,10 @@ def _mount_optional() -> None:
     app.add_typer(case_app, name="case", help="Cases: report, show, act, list.")
     app.command("worker")(worker)
     from cityloop.demo.cli import demo
+    from cityloop.evaluation.cli import app as report_app
     from cityloop.grid.cli import app as grid_app
+
+    app.add_typer(report_app, name="report", help="Evaluation: KPIs, audits, monthly report.")
     from cityloop.ledgers.cli import app as ledger_app
 
     app.add_typer(ledger_app, name="ledger", help="Rectification and hazard ledgers, bulletins.")

@@ -182,6 +182,8 @@ class ReportSettings(BaseModel):
     top_classes: int = Field(default=10, ge=1, le=100)
     hotspot_cells: int = Field(default=10, ge=1, le=100)
     repeat_threshold: int = Field(default=3, ge=2, le=100)  # same cell + minor class, ≥ n a month
+    repeat_rows: int = Field(default=50, ge=1, le=10_000)  # the largest repeat problems listed
+    repeat_codes: int = Field(default=10, ge=1, le=1000)  # case codes shown per repeat problem
     overdue_rows: int = Field(default=50, ge=1, le=10_000)
     title: str = Field(default="数字城管月度考评报告", max_length=64)
     # A font file with CJK glyphs for the charts; empty: the first of the usual Noto/WenQuanYi

@@ -403,7 +403,8 @@ class ReportLists:
     top_classes: list[tuple[int | None, int]]
     hotspot_cells: list[tuple[str, int]]
     hotspot_subdistricts: list[tuple[int | None, int]]
-    repeats: list[tuple[str, int | None, int, list[str]]]  # cell, minor, count, case codes
+    repeats: list[tuple[str, int | None, int, list[str]]]  # cell, minor, count, first codes
+    repeat_total: int  # all repeat problems of the month (the list is the largest ones)
     overdue: list[OverdueRow]
     overdue_total: int
 
@@ -940,12 +941,18 @@ class Engine:
                GROUP BY subdistrict_id ORDER BY n DESC, subdistrict_id LIMIT $n""",
             {"n": rc.hotspot_cells},
         ).fetchall()
-        repeats = self.con.execute(
-            """SELECT cell_code, minor_id, count(*) AS n, list(code ORDER BY code) AS codes
+        self.con.execute(
+            """CREATE OR REPLACE TEMP TABLE repeats AS
+               SELECT cell_code, minor_id, count(*) AS n,
+                      list(code ORDER BY code)[1:$codes] AS codes
                FROM filed_now WHERE cell_code IS NOT NULL AND minor_id IS NOT NULL
-               GROUP BY cell_code, minor_id HAVING count(*) >= $t
-               ORDER BY n DESC, cell_code, minor_id""",
-            {"t": rc.repeat_threshold},
+               GROUP BY cell_code, minor_id HAVING count(*) >= $t""",
+            {"t": rc.repeat_threshold, "codes": rc.repeat_codes},
+        )
+        repeat_total = self.con.execute("SELECT count(*) FROM repeats").fetchone()
+        repeats = self.con.execute(
+            "SELECT * FROM repeats ORDER BY n DESC, cell_code, minor_id LIMIT $n",
+            {"n": rc.repeat_rows},
         ).fetchall()
         overdue_total = self.con.execute("SELECT count(*) FROM due WHERE NOT on_time").fetchone()
         overdue = self.con.execute(
@@ -960,6 +967,7 @@ class Engine:
             hotspot_cells=[(str(c), int(n)) for c, n in cells],
             hotspot_subdistricts=[(int(s), int(n)) for s, n in subs],
             repeats=[(str(c), int(m), int(n), list(codes)) for c, m, n, codes in repeats],
+            repeat_total=int(repeat_total[0]) if repeat_total else 0,
             overdue=[
                 OverdueRow(int(cid), str(code), None if dep is None else int(dep), dl, done)
                 for cid, code, dep, dl, done in overdue

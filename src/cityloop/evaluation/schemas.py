@@ -198,6 +198,7 @@ class MonthlyReport(BaseModel):
     hotspot_cells: list[CellCount]
     hotspot_subdistricts: list[TerritoryCount]
     repeats: list[RepeatProblem]
+    repeat_total: int
     overdue: list[OverdueCase]
     overdue_total: int
     audits: list[AuditDepartmentSummary]

@@ -527,6 +527,7 @@ def build_report(
             )
             for c, m, n, codes in lists.repeats
         ],
+        repeat_total=lists.repeat_total,
         overdue=overdue,
         overdue_total=lists.overdue_total,
         audits=audit.summary(items),

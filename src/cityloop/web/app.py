@@ -82,6 +82,7 @@ def create_app(database: Database | None = None) -> FastAPI:
 def _routers() -> list[APIRouter]:
     """Every capability's routes. Add a line when a capability gains a ``views.py``."""
     from cityloop.cases.views import router as cases_router
+    from cityloop.evaluation.views import router as evaluation_router
     from cityloop.grid.views import router as grid_router
     from cityloop.ledgers.views import router as ledgers_router
     from cityloop.open311.views import router as open311_router
@@ -94,5 +95,6 @@ def _routers() -> list[APIRouter]:
         calendar_router,
         grid_router,
         ledgers_router,
+        evaluation_router,
         open311_router,
     ]
