@@ -14,6 +14,7 @@ from typing import Any
 
 from cityloop.cases.domain import CaseAction, CaseState, Channel, Satisfaction, Step
 from cityloop.catalog.domain import Family
+from cityloop.ledgers.domain import ItemStatus, LedgerKind, SignoffAction, SignoffState
 from cityloop.org.domain import DepartmentKind, Role
 from cityloop.web.i18n import Translator
 from cityloop.workcal.domain import Light
@@ -198,6 +199,38 @@ PUBLIC_STATUS: Mapping[CaseState, tuple[str, str]] = {
     CaseState.VOIDED: NP_("public status", "Closed as invalid"),
 }
 
+# Ledgers (整改台账). The Chinese equals the ledgers domain's own labels (a unit test checks).
+LEDGER_KIND: Mapping[LedgerKind, tuple[str, str]] = {
+    LedgerKind.RECTIFICATION: NP_("ledger kind", "Inspection rectification ledger"),
+    LedgerKind.HAZARD: NP_("ledger kind", "Hazard survey ledger"),
+    LedgerKind.CHECKLIST: NP_("ledger kind", "Checklist ledger"),
+}
+
+LEDGER_STATUS: Mapping[ItemStatus, tuple[str, str]] = {
+    ItemStatus.NOT_STARTED: NP_("ledger status", "Not started"),
+    ItemStatus.IN_PROGRESS: NP_("ledger status", "In progress"),
+    ItemStatus.DONE: NP_("ledger status", "Done"),
+    ItemStatus.LONG_TERM: NP_("ledger status", "Long-term"),
+}
+
+LEDGER_STATE: Mapping[SignoffState, tuple[str, str]] = {
+    SignoffState.OPEN: NP_("ledger state", "Being rectified"),
+    SignoffState.SUBMITTED: NP_("ledger state", "Awaiting review"),
+    SignoffState.REVIEWED: NP_("ledger state", "Awaiting approval"),
+    SignoffState.SIGNED_OFF: NP_("ledger state", "Signed off"),
+    SignoffState.RETURNED: NP_("ledger state", "Returned"),
+    SignoffState.RELAPSED: NP_("ledger state", "Relapsed"),
+}
+
+LEDGER_ACTION: Mapping[SignoffAction, tuple[str, str]] = {
+    SignoffAction.SUBMIT: NP_("ledger action", "Apply for sign-off"),
+    SignoffAction.REVIEW: NP_("ledger action", "Pass the review"),
+    SignoffAction.APPROVE: NP_("ledger action", "Approve the sign-off"),
+    SignoffAction.REJECT: NP_("ledger action", "Return"),
+    SignoffAction.CONFIRM: NP_("ledger action", "Look-back: it holds"),
+    SignoffAction.RELAPSE: NP_("ledger action", "Look-back: relapsed"),
+}
+
 TABLES: Mapping[str, Mapping[Any, tuple[str, str]]] = {
     "state": STATE,
     "action": ACTION,
@@ -211,6 +244,10 @@ TABLES: Mapping[str, Mapping[Any, tuple[str, str]]] = {
     "day_kind": DAY_KIND,
     "public_milestone": PUBLIC_MILESTONE,
     "public_status": PUBLIC_STATUS,
+    "ledger_kind": LEDGER_KIND,
+    "ledger_status": LEDGER_STATUS,
+    "ledger_state": LEDGER_STATE,
+    "ledger_action": LEDGER_ACTION,
 }
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Request
@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.responses import Response
+from starlette.routing import NoMatchFound
 
 from cityloop import __version__
 from cityloop.config import get_settings
@@ -121,19 +122,28 @@ class NavItem:
     active: bool
 
 
-def route_names(request: Request) -> frozenset[str]:
-    names: frozenset[str] | None = getattr(request.app.state, "route_names", None)
-    if names is None:
-        names = frozenset(getattr(r, "name", "") for r in request.app.routes)
-        request.app.state.route_names = names
-    return names
-
-
 def has_route(request: Request, name: str) -> bool:
-    return name in route_names(request)
+    """Whether the app has a route of this name taking no path parameters.
+
+    Asked of the router itself: FastAPI (0.16x) keeps included routers as nested entries, so
+    ``app.routes`` does not list their routes' names.
+    """
+    known: dict[str, bool] | None = getattr(request.app.state, "route_names", None)
+    if known is None:
+        known = {}
+        request.app.state.route_names = known
+    if name not in known:
+        try:
+            request.app.url_path_for(name)
+            known[name] = True
+        except NoMatchFound:
+            known[name] = False
+    return known[name]
 
 
 BOARD_ROLES = (Role.DISPATCHER, Role.SHIFT_SUPERVISOR, Role.LEADER, Role.ADMIN)
+# The command-centre dashboard (指挥中心大屏): the roles that steer the centre.
+DASHBOARD_ROLES = (Role.LEADER, Role.DISPATCHER, Role.SHIFT_SUPERVISOR, Role.ADMIN)
 
 
 def nav_items(request: Request, actor: Actor | None, t: Translator) -> list[NavItem]:
@@ -156,17 +166,19 @@ def nav_items(request: Request, actor: Actor | None, t: Translator) -> list[NavI
             items.append(("/staff/board", t.gettext("Dispatch board")))
         if actor.role is Role.DEPARTMENT_OPERATOR or actor.role in CITYWIDE_ROLES:
             items.append(("/staff/department", t.gettext("Department view")))
-        # Hook: the command-centre dashboard (issue 5, section 4) appears once its route exists.
-        if has_route(request, "dashboard"):
+        if actor.role in DASHBOARD_ROLES and has_route(request, "dashboard"):
             items.append((request.app.url_path_for("dashboard"), t.gettext("Dashboard")))
+        # Every role may hold ledger items (operators their unit's, inspectors hazard surveys).
+        if has_route(request, "ledgers"):
+            items.append((request.app.url_path_for("ledgers"), t.gettext("Ledgers")))
         if actor.role is Role.ADMIN:
+            if has_route(request, "grid_import"):
+                items.append((request.app.url_path_for("grid_import"), t.gettext("Grid")))
             items.append(("/staff/admin", t.gettext("Administration")))
-    return [
-        NavItem(
-            href, label, path == href or (href not in ("/", "/staff") and path.startswith(href))
-        )
-        for href, label in items
-    ]
+    # The longest matching entry is the active one (/staff/admin/grid: Grid, not Administration).
+    matches = [h for h, _ in items if h not in ("/", "/staff") and path.startswith(h)]
+    active = max(matches, key=len) if matches else path
+    return [NavItem(href, label, href == active) for href, label in items]
 
 
 # --- the page context ----------------------------------------------------------------------
@@ -182,9 +194,19 @@ def lang_url(request: Request, lang: str) -> str:
     return f"{request.url.path}?{urlencode(params)}"
 
 
+def nav_length(items: list[NavItem]) -> int:
+    """How full the menu makes the desktop top bar (1180 px), so it can stay on one line: 0
+    fits, 1 leaves the role out, 2 also shows the logo without the brand name. Labels are
+    counted in half-ems (a Chinese character is two), plus padding per entry."""
+    width = sum(2 if ord(ch) >= 0x2E80 else 1 for item in items for ch in item.label)
+    width += 2 * len(items)
+    return 2 if width > 84 else 1 if width > 70 else 0
+
+
 def page_context(request: Request, t: Translator) -> dict[str, Any]:
     actor: Actor | None = getattr(request.state, "actor", None)
     web = get_web_settings()
+    nav = nav_items(request, actor, t)
     return {
         "request": request,
         "lang": t.lang,
@@ -194,7 +216,8 @@ def page_context(request: Request, t: Translator) -> dict[str, Any]:
         "label": Labels(t),
         "actor": actor,
         "csrf_token": csrf_token(request),
-        "nav": nav_items(request, actor, t),
+        "nav": nav,
+        "nav_length": nav_length(nav),
         "static": static_url,
         "has_route": lambda name: has_route(request, name),
         "url": request.app.url_path_for,
@@ -277,7 +300,18 @@ def _error_page(request: Request, exc: Exception) -> Response:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         else:
             target = "/staff"
-        response: Response = redirect(f"/login?{urlencode({'next': target})}")
+        response: Response
+        if request.headers.get("HX-Request"):
+            # A refresh in the background (htmx) after the session ended: send the whole
+            # page to the login, back to the page afterwards, instead of swapping the login
+            # form into a table.
+            current = urlsplit(request.headers.get("HX-Current-URL", ""))
+            page = safe_next(current.path + (f"?{current.query}" if current.query else ""))
+            response = Response(
+                status_code=204, headers={"HX-Redirect": f"/login?{urlencode({'next': page})}"}
+            )
+        else:
+            response = redirect(f"/login?{urlencode({'next': target})}")
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
     if isinstance(exc, RequestValidationError):

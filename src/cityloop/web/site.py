@@ -9,14 +9,22 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from cityloop.web import admin, public, staff
+from cityloop.web import admin, dashboard, grid_admin, ledgers, public, staff
 from cityloop.web.render import STATIC_DIR
 from cityloop.web.security import SecurityHeadersMiddleware
 
 
 def web_routers() -> list[APIRouter]:
     """The page routers, in the order they should be included."""
-    return [public.router, public.geo_router, staff.router, admin.router]
+    return [
+        public.router,
+        public.geo_router,
+        staff.router,
+        dashboard.router,
+        ledgers.router,
+        admin.router,
+        grid_admin.router,
+    ]
 
 
 def install_site(app: FastAPI) -> FastAPI:

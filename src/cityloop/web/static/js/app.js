@@ -158,6 +158,7 @@
       map.on("moveend", loadCells);
       map.whenReady(loadCells); // the first view is set before this handler exists
     }
+    if (el.dataset.choropleth) setupChoropleth(el, map, L);
     if (el.dataset.pick) {
       var lon = document.getElementById("lon");
       var lat = document.getElementById("lat");
@@ -191,6 +192,114 @@
     el.cityloopMap = map;
   }
 
+  // --- cells shaded by open cases (the dashboard) ------------------------------------------
+  // The server answers the district's busiest cells, or every busy cell of a zoomed-in view,
+  // with "breaks" (lower bounds of the classes); the colours run from pale to dark red.
+  var PALETTE = ["#fcae91", "#fb6a4a", "#de2d26", "#a50f15", "#67000d"];
+
+  function classOf(breaks, n) {
+    var k = 0;
+    for (var i = 0; i < breaks.length; i++) if (n >= breaks[i]) k = i;
+    return k;
+  }
+
+  function colourOf(breaks, k) {
+    if (breaks.length <= 1) return PALETTE[3];
+    return PALETTE[Math.round(k * (PALETTE.length - 1) / (breaks.length - 1))];
+  }
+
+  function setupChoropleth(el, map, L) {
+    var breaks = [1];
+    var layer = L.geoJSON(null, {
+      style: function (f) {
+        var n = (f.properties && f.properties.open) || 0;
+        var colour = colourOf(breaks, classOf(breaks, n));
+        // Zoomed out, a 100 m cell is a pixel: a thick outline in its own colour keeps it seen.
+        var far = map.getZoom() < 14;
+        return {
+          color: far ? colour : "#7f0000", weight: far ? 4 : 0.6, opacity: far ? 0.95 : 0.7,
+          fillColor: colour, fillOpacity: 0.8,
+        };
+      },
+      onEachFeature: function (f, lyr) {
+        var div = document.createElement("div");
+        [["msg-cell", f.properties.code], ["msg-open", String(f.properties.open)]].forEach(
+          function (pair) {
+            var line = document.createElement("div");
+            var name = document.createElement("strong");
+            name.textContent = (el.getAttribute("data-" + pair[0]) || "") + ": ";
+            line.appendChild(name);
+            line.appendChild(document.createTextNode(pair[1]));
+            div.appendChild(line);
+          }
+        );
+        lyr.bindTooltip(div, { sticky: true });
+      },
+    }).addTo(map);
+    var legendBox = null;
+    var legend = L.control({ position: "bottomright" });
+    legend.onAdd = function () {
+      legendBox = L.DomUtil.create("div", "map-legend");
+      return legendBox;
+    };
+    legend.addTo(map);
+    function drawLegend() {
+      if (!legendBox) return;
+      legendBox.textContent = "";
+      var title = document.createElement("strong");
+      title.textContent = el.dataset.msgLegend || "";
+      legendBox.appendChild(title);
+      breaks.forEach(function (lo, i) {
+        var row = document.createElement("div");
+        var swatch = document.createElement("span");
+        swatch.className = "legend-swatch legend-" + Math.round(
+          breaks.length <= 1 ? 3 : i * (PALETTE.length - 1) / (breaks.length - 1)
+        );
+        var hi = i + 1 < breaks.length ? breaks[i + 1] - 1 : null;
+        row.appendChild(swatch);
+        row.appendChild(document.createTextNode(
+          hi === null ? lo + "+" : (hi === lo ? String(lo) : lo + "\u2013" + hi)
+        ));
+        legendBox.appendChild(row);
+      });
+    }
+    var seq = 0;
+    function load() {
+      map.invalidateSize();
+      var url = el.dataset.choropleth;
+      var zoomed = map.getZoom() >= 14;
+      if (zoomed) {
+        var b = map.getBounds();
+        url += "?bbox=" + [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map(
+          function (v) { return v.toFixed(5); }
+        ).join(",");
+      }
+      var mine = ++seq;
+      fetchJson(url).then(function (fc) {
+        if (mine !== seq) return; // a later view's answer wins
+        breaks = fc.breaks && fc.breaks.length ? fc.breaks : [1];
+        layer.clearLayers();
+        // Busiest last, so they are drawn on top.
+        layer.addData({ type: "FeatureCollection", features: (fc.features || []).slice().reverse() });
+        drawLegend();
+        var note = el.parentNode && el.parentNode.querySelector("[data-map-note]");
+        if (note) note.textContent = zoomed ? el.dataset.msgView : el.dataset.msgHotspots;
+      }).catch(function () {});
+    }
+    map.on("moveend", load);
+    el.cityloopReload = load;
+    load();
+  }
+
+  // The dashboard swaps fresh figures in (htmx); the preserved map then reloads its cells.
+  function setupDashboardRefresh() {
+    document.body.addEventListener("htmx:afterSettle", function () {
+      document.querySelectorAll("[data-choropleth]").forEach(function (el) {
+        if (el.cityloopReload) el.cityloopReload();
+      });
+    });
+  }
+
   function setupMaps() {
     document.querySelectorAll("[data-map]").forEach(setupMap);
   }
@@ -209,6 +318,7 @@
     setupFileLimits();
     setupMaps();
     setupConfirm();
+    setupDashboardRefresh();
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
