@@ -49,6 +49,7 @@ bench: install
 	$(BIN)/python bench/grid.py
 	$(BIN)/python bench/intake.py --backend both
 	$(BIN)/python bench/evaluation.py --cases 1000000
+	$(BIN)/python bench/bulk_import.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -18,7 +18,7 @@ from cityloop.db import registry
 from cityloop.db.engine import make_engine
 from cityloop.db.migrate import MIGRATIONS_DIR, alembic_config
 
-APPEND_ONLY = ("audit_entry", "case_event", "ledger_item_event")
+APPEND_ONLY = ("audit_entry", "case_event", "ledger_item_event", "exchange_received_event")
 
 
 def main() -> None:

@@ -44,6 +44,9 @@ def _mount_optional() -> None:
     app.command("worker")(worker)
     from cityloop.demo.cli import demo
     from cityloop.evaluation.cli import app as report_app
+    from cityloop.exchange.cli import app as exchange_app
+
+    app.add_typer(exchange_app, name="exchange", help="Bulk import/export; upward exchange.")
     from cityloop.grid.cli import app as grid_app
 
     app.add_typer(report_app, name="report", help="Evaluation: KPIs, audits, monthly report.")

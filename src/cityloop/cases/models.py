@@ -113,7 +113,10 @@ class CaseEvent(Base):
     """One immutable row per action on a case: who, as what, when, from, to, why."""
 
     __tablename__ = "case_event"
-    __table_args__ = (Index("ix_case_event_case_id_id", "case_id", "id"),)
+    __table_args__ = (
+        Index("ix_case_event_case_id_id", "case_id", "id"),
+        Index("ix_case_event_action_at", "action", "at"),  # daily trends on the dashboard
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("case_file.id"))

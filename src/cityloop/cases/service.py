@@ -61,6 +61,7 @@ from cityloop.db import cache
 from cityloop.db.base import utcnow
 from cityloop.db.uow import UnitOfWork
 from cityloop.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from cityloop.exchange import outbox
 from cityloop.grid.coords import to_wgs84
 from cityloop.grid.service import locate_case
 from cityloop.org.domain import Actor, DepartmentKind, Role
@@ -632,6 +633,9 @@ def act(
             detail=detail,
         )
         _link_attachments(session, case, event, req.attachment_ids, actor)
+        # Filed, dispatched and closed cases go to the upward-exchange outbox in this same
+        # transaction: the push to the higher-level platform is then at least once.
+        outbox.record(session, case, event)
         view = to_public(session, actor, case, ctx, now)
         uow.commit()
         return view

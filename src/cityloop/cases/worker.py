@@ -21,6 +21,7 @@ from cityloop.cases.settings import SETTINGS_KEY, CaseSettings
 from cityloop.cityconfig.service import load as load_setting
 from cityloop.db.base import utcnow
 from cityloop.db.engine import Database
+from cityloop.exchange import pusher as exchange_pusher
 
 log = logging.getLogger("cityloop.worker")
 
@@ -165,4 +166,6 @@ def run_forever(database: Database, notifier: Notifier, *, interval: float = 30.
         report = run_once(database, notifier)
         if report.overdue or report.warned:
             log.info("worker: %d overdue, %d warned", len(report.overdue), len(report.warned))
+        # Upward exchange: never raises, and does nothing while no endpoint is configured.
+        exchange_pusher.push_due(database)
         time.sleep(interval)

@@ -20,6 +20,7 @@ MODEL_MODULES = (
     "cityloop.open311.models",
     "cityloop.ledgers.models",
     "cityloop.evaluation.models",
+    "cityloop.exchange.models",
 )
 
 

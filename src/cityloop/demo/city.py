@@ -183,6 +183,10 @@ def build(
                 updated_at=now,
             )
         )
+    with database.engine.begin() as conn:
+        # Fresh statistics after a bulk load: without them SQLite's planner picks poor indexes
+        # for the dashboard's GROUP BYs.
+        conn.exec_driver_sql("ANALYZE")
     say("live open cases", 0, 1)
     centre = cells[len(cells) // 2]
     live.ensure_every_open_state(database, now=now, cell=(centre.lon, centre.lat))

@@ -83,6 +83,7 @@ def _routers() -> list[APIRouter]:
     """Every capability's routes. Add a line when a capability gains a ``views.py``."""
     from cityloop.cases.views import router as cases_router
     from cityloop.evaluation.views import router as evaluation_router
+    from cityloop.exchange.views import router as exchange_router
     from cityloop.grid.views import router as grid_router
     from cityloop.ledgers.views import router as ledgers_router
     from cityloop.open311.views import router as open311_router
@@ -96,5 +97,6 @@ def _routers() -> list[APIRouter]:
         grid_router,
         ledgers_router,
         evaluation_router,
+        exchange_router,
         open311_router,
     ]

@@ -99,6 +99,95 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_department_parent_id"), ["parent_id"], unique=False)
 
     op.create_table(
+        "exchange_import_run",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("source", sa.String(length=64), nullable=False),
+        sa.Column("file_name", sa.String(length=255), nullable=False),
+        sa.Column("file_sha256", sa.String(length=64), nullable=False),
+        sa.Column("actor_name", sa.String(length=64), nullable=False),
+        sa.Column("partial", sa.Boolean(), nullable=False),
+        sa.Column("rows_read", sa.Integer(), nullable=False),
+        sa.Column("created", sa.Integer(), nullable=False),
+        sa.Column("already_imported", sa.Integer(), nullable=False),
+        sa.Column("rejected", sa.Integer(), nullable=False),
+        sa.Column("started_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_exchange_import_run")),
+    )
+    with op.batch_alter_table("exchange_import_run", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_exchange_import_run_source"), ["source"], unique=False)
+
+    op.create_table(
+        "exchange_partner",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("city_code", sa.String(length=6), nullable=False),
+        sa.Column("name", sa.String(length=128), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("token_hint", sa.String(length=8), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("created_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_exchange_partner")),
+        sa.UniqueConstraint("city_code", name=op.f("uq_exchange_partner_city_code")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_exchange_partner_token_hash")),
+    )
+    op.create_table(
+        "exchange_received_case",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("city_code", sa.String(length=6), nullable=False),
+        sa.Column("case_code", sa.String(length=32), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("event", sa.String(length=16), nullable=False),
+        sa.Column("event_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("state", sa.String(length=32), nullable=False),
+        sa.Column("channel", sa.String(length=32), nullable=True),
+        sa.Column("family", sa.String(length=16), nullable=True),
+        sa.Column("minor_code", sa.String(length=4), nullable=True),
+        sa.Column("department_code", sa.String(length=32), nullable=True),
+        sa.Column("reported_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("filed_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("dispatched_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("disposal_deadline", cityloop.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("disposed_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("closed_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("lon", sa.Float(), nullable=True),
+        sa.Column("lat", sa.Float(), nullable=True),
+        sa.Column("cell_code", sa.String(length=15), nullable=True),
+        sa.Column("document", sa.JSON(), nullable=False),
+        sa.Column("received_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_exchange_received_case")),
+        sa.UniqueConstraint(
+            "city_code", "case_code", name=op.f("uq_exchange_received_case_city_code_case_code")
+        ),
+    )
+    with op.batch_alter_table("exchange_received_case", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_exchange_received_case_city_state", ["city_code", "state"], unique=False
+        )
+
+    op.create_table(
+        "exchange_received_event",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("city_code", sa.String(length=6), nullable=False),
+        sa.Column("case_code", sa.String(length=32), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("event", sa.String(length=16), nullable=False),
+        sa.Column("event_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("received_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_exchange_received_event")),
+        sa.UniqueConstraint(
+            "city_code",
+            "case_code",
+            "seq",
+            name=op.f("uq_exchange_received_event_city_code_case_code_seq"),
+        ),
+    )
+    with op.batch_alter_table("exchange_received_event", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_exchange_received_event_received_at"), ["received_at"], unique=False
+        )
+
+    op.create_table(
         "grid_grid",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("adcode", sa.String(length=6), nullable=False),
@@ -846,6 +935,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_case_event")),
     )
     with op.batch_alter_table("case_event", schema=None) as batch_op:
+        batch_op.create_index("ix_case_event_action_at", ["action", "at"], unique=False)
         batch_op.create_index(batch_op.f("ix_case_event_at"), ["at"], unique=False)
         batch_op.create_index("ix_case_event_case_id_id", ["case_id", "id"], unique=False)
 
@@ -897,6 +987,28 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             batch_op.f("ix_evaluation_audit_item_draw_id"), ["draw_id"], unique=False
+        )
+
+    op.create_table(
+        "exchange_imported_case",
+        sa.Column("source", sa.String(length=64), nullable=False),
+        sa.Column("external_key", sa.String(length=128), nullable=False),
+        sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("run_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["case_file.id"], name=op.f("fk_exchange_imported_case_case_id_case_file")
+        ),
+        sa.ForeignKeyConstraint(
+            ["run_id"],
+            ["exchange_import_run.id"],
+            name=op.f("fk_exchange_imported_case_run_id_exchange_import_run"),
+        ),
+        sa.PrimaryKeyConstraint("source", "external_key", name=op.f("pk_exchange_imported_case")),
+        sa.UniqueConstraint("case_id", name=op.f("uq_exchange_imported_case_case_id")),
+    )
+    with op.batch_alter_table("exchange_imported_case", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_exchange_imported_case_run_id"), ["run_id"], unique=False
         )
 
     op.create_table(
@@ -1053,17 +1165,57 @@ def upgrade() -> None:
     with op.batch_alter_table("case_attachment", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_case_attachment_case_id"), ["case_id"], unique=False)
 
+    op.create_table(
+        "exchange_outbox",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("case_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("case_code", sa.String(length=32), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("claim_token", sa.String(length=32), nullable=True),
+        sa.Column("claimed_until", cityloop.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_status", sa.Integer(), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("created_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", cityloop.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["case_id"], ["case_file.id"], name=op.f("fk_exchange_outbox_case_id_case_file")
+        ),
+        sa.ForeignKeyConstraint(
+            ["event_id"], ["case_event.id"], name=op.f("fk_exchange_outbox_event_id_case_event")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_exchange_outbox")),
+        sa.UniqueConstraint("event_id", name=op.f("uq_exchange_outbox_event_id")),
+    )
+    with op.batch_alter_table("exchange_outbox", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_exchange_outbox_case_id"), ["case_id"], unique=False)
+        batch_op.create_index(
+            "ix_exchange_outbox_state_next", ["state", "next_attempt_at"], unique=False
+        )
+
     # ### end Alembic commands ###
     make_append_only("audit_entry")
     make_append_only("case_event")
     make_append_only("ledger_item_event")
+    make_append_only("exchange_received_event")
 
 
 def downgrade() -> None:
+    drop_append_only("exchange_received_event")
     drop_append_only("ledger_item_event")
     drop_append_only("case_event")
     drop_append_only("audit_entry")
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("exchange_outbox", schema=None) as batch_op:
+        batch_op.drop_index("ix_exchange_outbox_state_next")
+        batch_op.drop_index(batch_op.f("ix_exchange_outbox_case_id"))
+
+    op.drop_table("exchange_outbox")
     with op.batch_alter_table("case_attachment", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_case_attachment_case_id"))
 
@@ -1087,6 +1239,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_ledger_evidence_item_id"))
 
     op.drop_table("ledger_evidence")
+    with op.batch_alter_table("exchange_imported_case", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_exchange_imported_case_run_id"))
+
+    op.drop_table("exchange_imported_case")
     with op.batch_alter_table("evaluation_audit_item", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_evaluation_audit_item_draw_id"))
         batch_op.drop_index("ix_evaluation_audit_item_department")
@@ -1096,6 +1252,7 @@ def downgrade() -> None:
     with op.batch_alter_table("case_event", schema=None) as batch_op:
         batch_op.drop_index("ix_case_event_case_id_id")
         batch_op.drop_index(batch_op.f("ix_case_event_at"))
+        batch_op.drop_index("ix_case_event_action_at")
 
     op.drop_table("case_event")
     with op.batch_alter_table("ledger_progress", schema=None) as batch_op:
@@ -1192,6 +1349,19 @@ def downgrade() -> None:
 
     op.drop_table("ledger_ledger")
     op.drop_table("grid_grid")
+    with op.batch_alter_table("exchange_received_event", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_exchange_received_event_received_at"))
+
+    op.drop_table("exchange_received_event")
+    with op.batch_alter_table("exchange_received_case", schema=None) as batch_op:
+        batch_op.drop_index("ix_exchange_received_case_city_state")
+
+    op.drop_table("exchange_received_case")
+    op.drop_table("exchange_partner")
+    with op.batch_alter_table("exchange_import_run", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_exchange_import_run_source"))
+
+    op.drop_table("exchange_import_run")
     with op.batch_alter_table("department", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_department_parent_id"))
 
