@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cityloop.catalog.models import FilingStandard, MajorClass, MinorClass
 from cityloop.db.engine import Database
 from cityloop.org import service as org
 from cityloop.org.domain import SYSTEM_ACTOR, Actor, DepartmentKind, Role
@@ -66,3 +67,28 @@ def build_world(database: Database) -> World:
         sanitation_id=depts["sanitation"],
         **actors,
     )
+
+
+def add_manhole_standard(database: Database) -> int:
+    """A catalog of one row: 上水井盖 broken > 25 cm² -> 2 working days. Returns the row id."""
+    with database.uow() as uow:
+        major = MajorClass(family="component", code="01", name="公用设施")
+        uow.session.add(major)
+        uow.session.flush()
+        minor = MinorClass(family="component", major_id=major.id, code="0101", name="上水井盖")
+        uow.session.add(minor)
+        uow.session.flush()
+        row = FilingStandard(
+            minor_id=minor.id,
+            position=1,
+            filing_criterion="破损超过25c㎡",
+            closing_criterion="更换或修复",
+            limit_text="2工作日",
+            limit_amount=2,
+            limit_unit="day",
+            limit_clock="working",
+        )
+        uow.session.add(row)
+        uow.session.flush()
+        uow.commit()
+        return row.id

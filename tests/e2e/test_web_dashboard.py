@@ -18,13 +18,12 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 from shapely.geometry import box
-from tests.world import PASSWORD, World
+from tests.world import PASSWORD, World, add_manhole_standard
 
 from cityloop.cases import attachments
 from cityloop.cases import service as cases
 from cityloop.cases.domain import PUBLIC_CHANNELS, CaseAction, Channel
 from cityloop.cases.schemas import CaseActionRequest, CaseCreate, Location, Reporter
-from cityloop.catalog.models import FilingStandard, MajorClass, MinorClass
 from cityloop.config import get_settings
 from cityloop.db.engine import Database
 from cityloop.grid import service as grid
@@ -69,27 +68,7 @@ def login(client: TestClient, username: str) -> None:
 
 
 def standard(db: Database) -> int:
-    with db.uow() as uow:
-        major = MajorClass(family="component", code="01", name="公用设施")
-        uow.session.add(major)
-        uow.session.flush()
-        minor = MinorClass(family="component", major_id=major.id, code="0101", name="上水井盖")
-        uow.session.add(minor)
-        uow.session.flush()
-        row = FilingStandard(
-            minor_id=minor.id,
-            position=1,
-            filing_criterion="破损超过25c㎡",
-            closing_criterion="更换或修复",
-            limit_text="2工作日",
-            limit_amount=2,
-            limit_unit="day",
-            limit_clock="working",
-        )
-        uow.session.add(row)
-        uow.session.flush()
-        uow.commit()
-        return row.id
+    return add_manhole_standard(db)
 
 
 def report(

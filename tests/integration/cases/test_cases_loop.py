@@ -15,14 +15,13 @@ import pytest
 from PIL import Image
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
-from tests.world import World
+from tests.world import World, add_manhole_standard
 
 from cityloop.cases import attachments
 from cityloop.cases import service as cases
 from cityloop.cases.domain import CaseAction, CaseState, Channel, Satisfaction
 from cityloop.cases.models import CaseEvent
 from cityloop.cases.schemas import CaseActionRequest, CaseCreate, CaseFilters, Location, Reporter
-from cityloop.catalog.models import FilingStandard, MajorClass, MinorClass
 from cityloop.config import get_settings
 from cityloop.db.engine import Database
 from cityloop.errors import Conflict, InvalidInput, PermissionDenied, RuleViolation
@@ -44,27 +43,7 @@ def _data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
 @pytest.fixture
 def standard_id(db: Database) -> int:
     """上水井盖 broken > 25 cm² -> 2 working days (a small catalog of one row)."""
-    with db.uow() as uow:
-        major = MajorClass(family="component", code="01", name="公用设施")
-        uow.session.add(major)
-        uow.session.flush()
-        minor = MinorClass(family="component", major_id=major.id, code="0101", name="上水井盖")
-        uow.session.add(minor)
-        uow.session.flush()
-        row = FilingStandard(
-            minor_id=minor.id,
-            position=1,
-            filing_criterion="破损超过25c㎡",
-            closing_criterion="更换或修复",
-            limit_text="2工作日",
-            limit_amount=2,
-            limit_unit="day",
-            limit_clock="working",
-        )
-        uow.session.add(row)
-        uow.session.flush()
-        uow.commit()
-        return row.id
+    return add_manhole_standard(db)
 
 
 def photo() -> bytes:
