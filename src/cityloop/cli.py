@@ -125,7 +125,7 @@ def serve(
     settings = get_settings()
     open_database()  # migrate before the first request
     uvicorn.run(
-        "cityloop.web.app:create_app",
+        "cityloop.web.app:create_served_app",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
