@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, update
+from sqlalchemy import Select, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -59,6 +59,7 @@ from cityloop.catalog.models import FilingStandard, MinorClass
 from cityloop.cityconfig.service import load as load_setting
 from cityloop.db import cache
 from cityloop.db.base import utcnow
+from cityloop.db.rows import insert_new
 from cityloop.db.uow import UnitOfWork
 from cityloop.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from cityloop.exchange import outbox
@@ -301,18 +302,30 @@ def _disposal_limit(session: Session, case: Case, ctx: Context) -> str:
 # --- intake ----------------------------------------------------------------------------------
 
 
-def _next_code(session: Session, day: dt.date, prefix: str) -> str:
-    """Date plus a per-day serial: unique per city and the same in every copy of the data."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = (
-        insert(CaseCodeSerial)
-        .values(day=day, last=1)
+def _serial_upsert(insert: Any) -> Any:
+    return (
+        insert(CaseCodeSerial.__table__)
+        .values(day=bindparam("day"), last=1)
         .on_conflict_do_update(
             index_elements=[CaseCodeSerial.day], set_={"last": CaseCodeSerial.last + 1}
         )
         .returning(CaseCodeSerial.last)
     )
-    serial = session.execute(stmt).scalar_one()
+
+
+# Built once: a statement object that is reused keeps its cache key, so the compiled SQL is
+# found without rebuilding the construct on every report.
+_SERIAL_UPSERT = {"postgresql": _serial_upsert(pg_insert), "sqlite": _serial_upsert(sqlite_insert)}
+_BY_IDEMPOTENCY_KEY = select(Case).where(Case.idempotency_key == bindparam("key"))
+_ID_BY_IDEMPOTENCY_KEY = select(Case.__table__.c.id).where(
+    Case.__table__.c.idempotency_key == bindparam("key")
+)
+
+
+def _next_code(session: Session, day: dt.date, prefix: str) -> str:
+    """Date plus a per-day serial: unique per city and the same in every copy of the data."""
+    stmt = _SERIAL_UPSERT[session.get_bind().dialect.name]
+    serial = session.connection().execute(stmt, {"day": day}).scalar_one()
     return f"{prefix}{day:%Y%m%d}{serial:05d}"
 
 
@@ -343,8 +356,7 @@ def _event(
         deadline=case.step_deadline,
         detail=detail or {},
     )
-    session.add(event)
-    session.flush()
+    insert_new(session, event)  # immutable: one INSERT, never touched again
     return event
 
 
@@ -427,8 +439,11 @@ def report(
     with uow:
         session = uow.session
         if idempotency_key is not None:
-            existing = session.scalar(select(Case).where(Case.idempotency_key == idempotency_key))
-            if existing is not None:
+            # A plain Core probe first: nearly every key is new, and the ORM select costs more.
+            seen = session.connection().execute(_ID_BY_IDEMPOTENCY_KEY, {"key": idempotency_key})
+            if seen.first() is not None:
+                existing = session.scalar(_BY_IDEMPOTENCY_KEY, {"key": idempotency_key})
+                assert existing is not None  # we hold the write lock/transaction
                 return _reported(session, actor, existing, load_context(session), now, False)
         ctx = load_context(session)
         transition = domain.decide_report(data.channel, role, ctx.policy)
@@ -471,15 +486,15 @@ def report(
             _disposal_limit(session, case, ctx),
         )
         sync_disposal_deadline(case)
-        session.add(case)
         try:
-            session.flush()
+            # The case's first picture is complete here: one INSERT (db/rows.py), not a flush.
+            insert_new(session, case)
         except IntegrityError:
             # Another request with the same idempotency key won the race: return its case.
             session.rollback()
             if idempotency_key is None:
                 raise
-            existing = session.scalar(select(Case).where(Case.idempotency_key == idempotency_key))
+            existing = session.scalar(_BY_IDEMPOTENCY_KEY, {"key": idempotency_key})
             if existing is None:
                 raise
             return _reported(session, actor, existing, ctx, now, False)

@@ -24,7 +24,12 @@ def bump(topic: str) -> None:
 
 
 def get(session: Session, topic: str, key: object = None) -> Any | None:
-    cache = session.info.get(CACHE_KEY)
+    return peek(session.info, topic, key)
+
+
+def peek(info: dict[str, Any], topic: str, key: object = None) -> Any | None:
+    """``get`` without a session: ``info`` is a ``Database``'s shared ``info`` dict."""
+    cache = info.get(CACHE_KEY)
     if cache is None:
         return None
     hit = cache.get((topic, key))

@@ -66,6 +66,7 @@ class Database:
     ) -> None:
         self.engine = engine
         shared: dict[str, Any] = {CACHE_KEY: {}}  # one cache for both factories (db/cache.py)
+        self.info = shared  # what sessions share; ``cache.peek`` reads it without a session
         self.session_factory: Callable[[], Session] = session_factory or sessionmaker(
             bind=engine, expire_on_commit=False, info=shared
         )

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
+from starlette.concurrency import run_in_threadpool
 
 from cityloop.db.engine import Database
 from cityloop.db.uow import UnitOfWork
@@ -34,12 +35,16 @@ async def get_uow(database: DatabaseDep) -> UnitOfWork:
 UowDep = Annotated[UnitOfWork, Depends(get_uow)]
 
 
-def get_current_actor(
+async def get_current_actor(
     request: Request,
     database: DatabaseDep,
     bearer: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> Actor:
-    """The API takes a bearer token; the web UI sends its session cookie instead."""
+    """The API takes a bearer token; the web UI sends its session cookie instead.
+
+    Async, so a token seen in the last few seconds is answered from the cache on the event
+    loop; only a miss goes to a worker thread for the database lookup.
+    """
     token = bearer
     if token is None:
         token = request.cookies.get(SESSION_COOKIE)
@@ -51,7 +56,10 @@ def get_current_actor(
             )
     if not token:
         raise Unauthenticated("log in first: send 'Authorization: Bearer <token>'")
-    return org.actor_for_token(database.uow(), token)
+    actor = org.cached_actor_for_token(database.info, token)
+    if actor is not None:
+        return actor
+    return await run_in_threadpool(org.actor_for_token, database.uow(), token)
 
 
 CurrentActor = Annotated[Actor, Depends(get_current_actor)]
