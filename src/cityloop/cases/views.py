@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Header, Query, Response, UploadFile
+from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 
 from cityloop.cases import attachments, service
 from cityloop.cases.domain import CaseState, Channel
+from cityloop.cases.intake import IntakeQueue
 from cityloop.cases.schemas import (
     AttachmentPublic,
     CaseActionRequest,
@@ -28,15 +29,29 @@ router = APIRouter(prefix="/api/v1", tags=["cases"])
 MAX_UPLOAD = 20 * 1024 * 1024
 
 
+def intake_queue(request: Request) -> IntakeQueue:
+    """The app's group-commit queue for API intake (cases/intake.py), made on first use."""
+    state = request.app.state
+    found = getattr(state, "intake_queue", None)
+    if found is None:
+        found = state.intake_queue = IntakeQueue(state.database)
+    assert isinstance(found, IntakeQueue)
+    return found
+
+
 @router.post("/cases", response_model=CasePublic, status_code=201)
-def create_case(
-    uow: UowDep,
+async def create_case(
+    request: Request,
     actor: CurrentActor,
     data: CaseCreate,
     idempotency_key: Annotated[str | None, Header(max_length=128)] = None,
 ) -> Response:
-    """Report a case. Repeating a request with the same Idempotency-Key returns the same case."""
-    reported = service.report(uow, actor, data, idempotency_key=idempotency_key)
+    """Report a case. Repeating a request with the same Idempotency-Key returns the same case.
+
+    The 201 comes after the COMMIT that holds the case; reports arriving together share
+    that commit (group commit, ``cases/intake.py``).
+    """
+    reported = await intake_queue(request).report(actor, data, idempotency_key)
     assert reported.view is not None
     # The view is already a validated CasePublic: serialise it once instead of letting the
     # framework validate it again (intake is the hottest path of the API).

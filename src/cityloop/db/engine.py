@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -55,6 +57,45 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
+class WriterLock:
+    """SQLite's single writer, queued fairly: a re-entrant lock in this process, and an
+    exclusive ``flock`` on a file beside the database across processes.
+
+    Without the file lock, two server workers (``cityloop serve --workers 2``) or a worker
+    and a CLI command race for ``BEGIN IMMEDIATE``, and the loser sleeps in SQLite's busy
+    handler, backing off up to 100 ms at a time: some requests starve for seconds. A process
+    blocked in ``flock`` wakes as soon as the holder lets go. Writers that do not use cityloop
+    (the ``sqlite3`` shell) still meet the busy timeout as before.
+    """
+
+    def __init__(self, path: Path | None) -> None:
+        self._local = threading.RLock()
+        self._path = path
+        self._fd: int | None = None
+        self._depth = 0
+
+    def __enter__(self) -> WriterLock:
+        self._local.acquire()
+        try:
+            if self._depth == 0 and self._path is not None:
+                if self._fd is None:
+                    self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._local.release()
+            raise
+        self._depth += 1
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._depth -= 1
+        try:
+            if self._depth == 0 and self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._local.release()
+
+
 class Database:
     """An engine plus the session factory that units of work draw from."""
 
@@ -81,8 +122,14 @@ class Database:
                 )
             )
         self.read_session_factory: Callable[[], Session] = read_session_factory
-        # One writer at a time on SQLite, queued in-process (see UnitOfWork.__enter__).
-        self.write_lock = threading.RLock() if engine.dialect.name == "sqlite" else None
+        # One writer at a time on SQLite, queued in-process and across processes (see
+        # UnitOfWork.__enter__ and WriterLock).
+        self.write_lock: WriterLock | None = None
+        if engine.dialect.name == "sqlite":
+            path = engine.url.database
+            self.write_lock = WriterLock(
+                Path(path + "-writer.lock") if path and path != ":memory:" else None
+            )
 
     @classmethod
     def from_url(cls, url: str) -> Database:

@@ -190,11 +190,18 @@ def clear_cache() -> None:
         _cache.clear()
 
 
+_REVISIONS_KEY = "cityloop_grid_revisions"
+
+
 def loaded_grids(session: Session) -> list[LoadedGrid]:
     """Every stored grid's index, from the cache when its revision is current."""
-    rows = session.execute(
-        select(GridRecord.id, GridRecord.revision).order_by(GridRecord.adcode)
-    ).all()
+    # Read once per session: a transaction sees one set of grids, and a batch of reports
+    # committed together (cases/intake.py) need not ask again for each case.
+    rows = session.info.get(_REVISIONS_KEY)
+    if rows is None:
+        rows = session.info[_REVISIONS_KEY] = session.execute(
+            select(GridRecord.id, GridRecord.revision).order_by(GridRecord.adcode)
+        ).all()
     out: list[LoadedGrid] = []
     for grid_id, revision in rows:
         with _cache_lock:
@@ -439,6 +446,7 @@ def _replace(
     rec.cell_count = len(index)
     rec.source = source[:255]
     rec.revision = uuid.uuid4().hex
+    session.info.pop(_REVISIONS_KEY, None)  # this session must see the new revision
     rec.version = (rec.version or 0) + 1
     rec.updated_at = now
     session.flush()
