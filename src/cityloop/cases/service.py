@@ -823,7 +823,10 @@ def events(uow: UnitOfWork, actor: Actor, case_id: int) -> list[EventPublic]:
         ]
 
 
-def _filtered(session: Session, actor: Actor, f: CaseFilters, now: dt.datetime) -> Select[Case]:
+def filtered_cases(
+    session: Session, actor: Actor, f: CaseFilters, now: dt.datetime
+) -> Select[Case]:
+    """The cases ``actor`` may see that match ``f``, as a statement (the list and the export)."""
     stmt = select(Case)
     clause = _visibility_clause(actor)
     if clause is not None:
@@ -873,7 +876,7 @@ def list_cases(
         raise InvalidInput("reported_to must be after reported_from", field="reported_to")
     with uow.read():
         session = uow.session
-        stmt = _filtered(session, actor, filters, now)
+        stmt = filtered_cases(session, actor, filters, now)
         total = (
             session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
         )

@@ -1,6 +1,6 @@
 """Export of filtered cases to CSV, Excel, GeoJSON and Parquet.
 
-The rows come from the case list's own query (``cases.service._filtered``), so the filters and
+The rows come from the case list's own query (``cases.service.filtered_cases``), so the filters and
 the visibility rules are exactly those of the list: a department operator exports its own
 cases, never another department's. The columns are a fixed list without any reporter contact
 field, whoever exports: an export is a file that leaves the system and is mailed around.
@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, aliased
 from cityloop.cases.domain import STATE_LABELS_ZH
 from cityloop.cases.models import Case
 from cityloop.cases.schemas import CaseFilters
-from cityloop.cases.service import _filtered
+from cityloop.cases.service import filtered_cases
 from cityloop.catalog.models import MinorClass
 from cityloop.errors import InvalidInput
 from cityloop.exchange.schemas import ExportFormat
@@ -78,7 +78,7 @@ Row = tuple[Any, ...]
 def _query(session: Session, actor: Actor, filters: CaseFilters, now: dt.datetime) -> Any:
     minor = aliased(MinorClass)
     dept = aliased(Department)
-    base = _filtered(session, actor, filters, now).order_by(None)
+    base = filtered_cases(session, actor, filters, now).order_by(None)
     return (
         base.with_only_columns(
             Case.code,

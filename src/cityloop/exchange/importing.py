@@ -65,7 +65,7 @@ from cityloop.grid.coords import (
     parse_coord_system,
     to_wgs84_array,
 )
-from cityloop.grid.service import _cell_infos, _locate_all, loaded_grids
+from cityloop.grid.service import cell_infos, loaded_grids, locate_all
 from cityloop.org.models import Department
 from cityloop.workcal.domain import LimitArrays, TimeLimit, parse_time_limit
 
@@ -1185,10 +1185,10 @@ def _locate(
         return batch
     lons = np.fromiter((p.wlon for p in with_point), dtype=np.float64, count=len(with_point))
     lats = np.fromiter((p.wlat for p in with_point), dtype=np.float64, count=len(with_point))
-    cells = _locate_all(grids, lons, lats)
+    cells = locate_all(grids, lons, lats)
     unknown = {c for c in cells if c is not None and c not in run.cells}
     if unknown:
-        for code, info in _cell_infos(session, unknown).items():
+        for code, info in cell_infos(session, unknown).items():
             run.cells[code] = (info.subdistrict_id, info.community_id)
         for code in unknown:
             run.cells.setdefault(code, (None, None))

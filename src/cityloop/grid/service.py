@@ -299,10 +299,10 @@ def _find(grids: Sequence[LoadedGrid], lon: float, lat: float) -> tuple[LoadedGr
     return None
 
 
-def _locate_all(
+def locate_all(
     grids: Sequence[LoadedGrid], lons: FloatArray, lats: FloatArray
 ) -> list[str | None]:
-    """The cell code of each WGS-84 point, or None."""
+    """The cell code of each WGS-84 point, or None (vectorised; bulk import uses it)."""
     out: list[str | None] = [None] * len(lons)
     todo = np.ones(len(lons), dtype=bool)
     for loaded in grids:
@@ -1111,7 +1111,7 @@ class CellInfo:
     community_id: int | None
 
 
-def _cell_infos(session: Session, codes: Iterable[str]) -> dict[str, CellInfo]:
+def cell_infos(session: Session, codes: Iterable[str]) -> dict[str, CellInfo]:
     """Stored territory of cells; an unbound cell is bound live (departments made later)."""
     wanted = sorted(set(codes))
     out: dict[str, CellInfo] = {}
@@ -1308,7 +1308,7 @@ def locate_case(session: Session, case: Case, settings: CaseSettings) -> None:
         return
     loaded, index = hit
     code = str(loaded.index.codes[index])
-    cell = _cell_infos(session, [code]).get(code, CellInfo(code, code[:6], None, None))
+    cell = cell_infos(session, [code]).get(code, CellInfo(code, code[:6], None, None))
     case.cell_code = code
     case.outside_jurisdiction = False
     case.subdistrict_id = cell.subdistrict_id
@@ -1351,9 +1351,9 @@ def locate(uow: UnitOfWork, request: LocateRequest) -> LocateResponse:
     with uow.read():
         session = uow.session
         grids = loaded_grids(session)
-        codes = _locate_all(grids, lons, lats)
+        codes = locate_all(grids, lons, lats)
         found = [c for c in codes if c is not None]
-        infos = _cell_infos(session, found)
+        infos = cell_infos(session, found)
         inspectors = _inspectors(session, found)
         routes: dict[str | None, RoutePublic] = {}
         ask_route = any((request.family, request.minor_code, request.component_code))
@@ -1688,7 +1688,7 @@ def import_components(
             x, y = to_wgs84_array([parsed[i].lon for i in idx], [parsed[i].lat for i in idx], sys_)
             lons[idx] = x
             lats[idx] = y
-        cells = _locate_all(loaded_grids(session), lons, lats)
+        cells = locate_all(loaded_grids(session), lons, lats)
         existing = {
             c.code: c
             for start in range(0, len(parsed), _CHUNK)
