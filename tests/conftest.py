@@ -30,6 +30,7 @@ from sqlalchemy.orm import sessionmaker
 from tests.world import World, build_world
 
 import cityloop.org.passwords as passwords
+from cityloop.config import get_settings
 from cityloop.db.engine import Database, make_engine
 from cityloop.db.migrate import upgrade
 
@@ -136,3 +137,13 @@ def fresh_database_url(
 @pytest.fixture
 def world(db: Database) -> World:
     return build_world(db)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """CITYLOOP_DATA_DIR (attachments, exports) in this test's own folder; settings re-read."""
+    path = tmp_path / "data"
+    monkeypatch.setenv("CITYLOOP_DATA_DIR", str(path))
+    get_settings.cache_clear()
+    yield path
+    get_settings.cache_clear()

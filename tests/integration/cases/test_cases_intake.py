@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,7 +18,6 @@ from cityloop.cases.domain import CaseAction, Channel
 from cityloop.cases.intake import IntakeQueue
 from cityloop.cases.models import Case, CaseEvent
 from cityloop.cases.schemas import CaseCreate, Location
-from cityloop.config import get_settings
 from cityloop.db.engine import Database
 from cityloop.db.migrate import upgrade
 from cityloop.db.rows import insert_new
@@ -30,12 +28,7 @@ SH = ZoneInfo("Asia/Shanghai")
 MONDAY_9 = dt.datetime(2026, 11, 23, 9, 0, tzinfo=SH)
 
 
-@pytest.fixture(autouse=True)
-def _data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("CITYLOOP_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+pytestmark = pytest.mark.usefixtures("data_dir")  # attachments go to a temp folder
 
 
 def hotline(n: int, **extra: object) -> CaseCreate:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Iterator
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,7 +20,6 @@ from cityloop.cases import service as cases
 from cityloop.cases.domain import CaseAction, CaseState, Channel, Satisfaction
 from cityloop.cases.models import CaseEvent
 from cityloop.cases.schemas import CaseActionRequest, CaseCreate, CaseFilters, Location, Reporter
-from cityloop.config import get_settings
 from cityloop.db.engine import Database
 from cityloop.errors import Conflict, InvalidInput, PermissionDenied, RuleViolation
 from cityloop.grid.coords import CoordSystem
@@ -32,12 +29,7 @@ SH = ZoneInfo("Asia/Shanghai")
 MONDAY_9 = dt.datetime(2026, 11, 23, 9, 0, tzinfo=SH)
 
 
-@pytest.fixture(autouse=True)
-def _data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("CITYLOOP_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+pytestmark = pytest.mark.usefixtures("data_dir")  # attachments go to a temp folder
 
 
 @pytest.fixture

@@ -8,8 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,7 +29,6 @@ from cityloop.cases.domain import CaseAction, Channel
 from cityloop.cases.models import Case
 from cityloop.cases.schemas import CaseActionRequest, CaseCreate
 from cityloop.catalog.models import MinorClass
-from cityloop.config import get_settings
 from cityloop.db.engine import Database
 from cityloop.errors import Conflict, InvalidInput
 from cityloop.open311 import service as open311
@@ -44,12 +41,7 @@ SH = ZoneInfo("Asia/Shanghai")
 MONDAY_9 = dt.datetime(2026, 11, 23, 9, 0, tzinfo=SH)
 
 
-@pytest.fixture(autouse=True)
-def _data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("CITYLOOP_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+pytestmark = pytest.mark.usefixtures("data_dir")  # attachments go to a temp folder
 
 
 @pytest.fixture
