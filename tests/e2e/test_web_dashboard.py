@@ -11,60 +11,34 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 from shapely.geometry import box
-from tests.world import PASSWORD, World, add_manhole_standard
+from tests.e2e.webclient import login
+from tests.world import World, add_manhole_standard
 
 from cityloop.cases import attachments
 from cityloop.cases import service as cases
 from cityloop.cases.domain import PUBLIC_CHANNELS, CaseAction, Channel
 from cityloop.cases.schemas import CaseActionRequest, CaseCreate, Location, Reporter
-from cityloop.config import get_settings
 from cityloop.db.engine import Database
 from cityloop.grid import service as grid
 from cityloop.grid.boundaries import Boundary
 from cityloop.grid.coords import CoordSystem
 from cityloop.org.domain import Actor
-from cityloop.web.app import create_app
-from cityloop.web.settings import get_web_settings
-from cityloop.web.site import install_site
 
-CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 NOW = dt.datetime.now(dt.UTC)
 HERE = (116.30123, 39.96456)  # inside Haidian and inside the small test district below
 
 
-@pytest.fixture(autouse=True)
-def _settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("CITYLOOP_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("CITYLOOP_SECRET_KEY", raising=False)
-    get_settings.cache_clear()
-    get_web_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-    get_web_settings.cache_clear()
+pytestmark = pytest.mark.usefixtures("web_env")
 
 
 @pytest.fixture
-def client(db: Database) -> TestClient:
-    return TestClient(install_site(create_app(db)))
-
-
-def login(client: TestClient, username: str) -> None:
-    client.cookies.clear()
-    token = CSRF_RE.search(client.get("/login").text)
-    assert token
-    resp = client.post(
-        "/login",
-        data={"username": username, "password": PASSWORD, "csrf_token": token.group(1)},
-        follow_redirects=False,
-    )
-    assert resp.status_code == 303, resp.text
+def client(web_client: TestClient) -> TestClient:
+    return web_client
 
 
 def standard(db: Database) -> int:

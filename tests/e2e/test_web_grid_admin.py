@@ -5,55 +5,32 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from shapely.geometry import box, mapping
-from tests.world import PASSWORD, World
+from tests.e2e.webclient import csrf
+from tests.e2e.webclient import login as login_as
+from tests.world import World
 
-from cityloop.config import get_settings
 from cityloop.db.engine import Database
 from cityloop.grid import service as grid
-from cityloop.web.app import create_app
-from cityloop.web.settings import get_web_settings
-from cityloop.web.site import install_site
 
-CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 PAGE = "/staff/admin/grid"
 
 
-@pytest.fixture(autouse=True)
-def _settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("CITYLOOP_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("CITYLOOP_SECRET_KEY", raising=False)
-    get_settings.cache_clear()
-    get_web_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-    get_web_settings.cache_clear()
+pytestmark = pytest.mark.usefixtures("web_env")
 
 
 @pytest.fixture
-def client(db: Database) -> TestClient:
-    return TestClient(install_site(create_app(db)))
+def client(web_client: TestClient) -> TestClient:
+    return web_client
 
 
 def login(client: TestClient, username: str) -> str:
-    """Log in; the CSRF token of the grid page (or of the login page) for the forms."""
-    client.cookies.clear()
-    token = CSRF_RE.search(client.get("/login").text)
-    assert token
-    resp = client.post(
-        "/login",
-        data={"username": username, "password": PASSWORD, "csrf_token": token.group(1)},
-        follow_redirects=False,
-    )
-    assert resp.status_code == 303, resp.text
-    page = CSRF_RE.search(client.get("/staff").text)
-    assert page
-    return page.group(1)
+    """Log in; the CSRF token of the staff pages, for the forms."""
+    login_as(client, username)
+    return csrf(client, "/staff")
 
 
 def geojson(features: list[tuple[dict[str, str], object]]) -> bytes:

@@ -11,56 +11,30 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from docx import Document
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from PIL import Image
-from tests.world import PASSWORD, World
+from tests.e2e.webclient import CSRF_RE, login
+from tests.world import World
 
-from cityloop.config import get_settings
 from cityloop.db.engine import Database
 from cityloop.ledgers import service
 from cityloop.ledgers.domain import LedgerKind, SignoffState
 from cityloop.ledgers.schemas import GroupCreate, ItemCreate, LedgerCreate
-from cityloop.web.app import create_app
-from cityloop.web.settings import get_web_settings
-from cityloop.web.site import install_site
 
-CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 VERSION_RE = re.compile(r'name="version" value="(\d+)"')
 
 
-@pytest.fixture(autouse=True)
-def _settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("CITYLOOP_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("CITYLOOP_SECRET_KEY", raising=False)
-    get_settings.cache_clear()
-    get_web_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-    get_web_settings.cache_clear()
+pytestmark = pytest.mark.usefixtures("web_env")
 
 
 @pytest.fixture
-def client(db: Database) -> TestClient:
-    return TestClient(install_site(create_app(db)))
-
-
-def login(client: TestClient, username: str) -> None:
-    client.cookies.clear()
-    token = CSRF_RE.search(client.get("/login").text)
-    assert token
-    resp = client.post(
-        "/login",
-        data={"username": username, "password": PASSWORD, "csrf_token": token.group(1)},
-        follow_redirects=False,
-    )
-    assert resp.status_code == 303, resp.text
+def client(web_client: TestClient) -> TestClient:
+    return web_client
 
 
 def form_of(html: str) -> tuple[str, str]:

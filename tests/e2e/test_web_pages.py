@@ -9,14 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 from PIL import Image
 from sqlalchemy import select
+from tests.e2e.webclient import CSRF_RE, csrf, login
 from tests.world import PASSWORD, World, add_manhole_standard
 
 from cityloop.cases import attachments
@@ -24,32 +23,20 @@ from cityloop.cases import service as cases
 from cityloop.cases.domain import CaseAction, CaseState, Channel
 from cityloop.cases.models import Case, CaseAttachment
 from cityloop.cases.schemas import CaseActionRequest, CaseCreate, Location, Reporter
-from cityloop.config import get_settings
 from cityloop.db.engine import Database
 from cityloop.grid.coords import CoordSystem
 from cityloop.org.domain import Actor
-from cityloop.web.app import create_app
 from cityloop.web.settings import get_web_settings
-from cityloop.web.site import install_site
 
-CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 ROLES = ["inspector", "intake", "supervisor", "dispatcher", "operator", "leader", "admin"]
 
 
-@pytest.fixture(autouse=True)
-def _settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("CITYLOOP_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("CITYLOOP_SECRET_KEY", raising=False)
-    get_settings.cache_clear()
-    get_web_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
-    get_web_settings.cache_clear()
+pytestmark = pytest.mark.usefixtures("web_env")
 
 
 @pytest.fixture
-def client(db: Database) -> TestClient:
-    return TestClient(install_site(create_app(db)))
+def client(web_client: TestClient) -> TestClient:
+    return web_client
 
 
 @pytest.fixture
@@ -62,22 +49,6 @@ def photo() -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (40, 30), (200, 30, 30)).save(buf, "JPEG")
     return buf.getvalue()
-
-
-def csrf(client: TestClient, path: str = "/login") -> str:
-    match = CSRF_RE.search(client.get(path).text)
-    assert match, f"no CSRF token on {path}"
-    return match.group(1)
-
-
-def login(client: TestClient, username: str) -> None:
-    resp = client.post(
-        "/login",
-        data={"username": username, "password": PASSWORD, "csrf_token": csrf(client)},
-        follow_redirects=False,
-    )
-    assert resp.status_code == 303, resp.text
-    assert resp.headers["location"] == "/staff"
 
 
 def public_case(db: Database, **extra: object) -> int:
