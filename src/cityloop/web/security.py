@@ -9,6 +9,7 @@ cookie's SameSite=Lax is a second fence, not the only one.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import os
 import secrets
@@ -54,14 +55,26 @@ class RateLimited(CityloopError):
 
 @cache
 def _key_from_file(path: Path) -> str:
-    """Read the generated key, creating it (0600) on first use."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    """Read the generated key, creating it (0600) on first use.
+
+    Several server workers start at once: the key is written to a private temporary file and
+    hard-linked into place, so the file appears complete or not at all, and every worker reads
+    the one key that won.
+    """
+    if path.exists():
         return path.read_text(encoding="ascii").strip()
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
-        fh.write(secrets.token_urlsafe(48))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(secrets.token_urlsafe(48))
+            fh.flush()
+            os.fsync(fh.fileno())
+        with contextlib.suppress(FileExistsError):  # another worker's key won
+            os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path.read_text(encoding="ascii").strip()
 
 

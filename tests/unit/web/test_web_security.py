@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
 from cityloop.web.render import safe_next
-from cityloop.web.security import SlidingWindowLimiter, content_security_policy
+from cityloop.web.security import SlidingWindowLimiter, _key_from_file, content_security_policy
 
 
 class Clock:
@@ -61,3 +64,18 @@ def test_only_local_paths_are_followed_after_login() -> None:
     assert safe_next("/staff/cases?q=1") == "/staff/cases?q=1"
     for bad in ("//evil.example", "https://evil.example", "/\\evil", "", None):
         assert safe_next(bad) == "/staff"
+
+
+def test_workers_starting_together_all_read_the_one_generated_key(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "secret_key"
+
+    def first_key(_: int) -> str:
+        return _key_from_file.__wrapped__(path)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        keys = set(pool.map(first_key, range(32)))
+    assert len(keys) == 1
+    (key,) = keys
+    assert len(key) >= 48 and path.read_text().strip() == key
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert [p.name for p in path.parent.iterdir()] == ["secret_key"]  # no temporary files left
