@@ -112,9 +112,11 @@ def audit_draw(
 
 @app.command("export-parquet")
 def parquet_export(
-    out: Annotated[Path, typer.Option("--out", help="Directory for cases/events.parquet.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Directory for cases/events.parquet and steps/.")
+    ],
 ) -> None:
-    """Export the case and event history as Parquet (the engine's columnar input)."""
+    """Export the history as Parquet with the derived step segments (the engine's input)."""
     uow = open_database().uow()
     with uow.read():
         counts = export_parquet(uow.session, out)

@@ -2,13 +2,12 @@
 
 Why DuckDB and how the rows get there
 -------------------------------------
-A month's KPIs need every event of every case that was alive in the month, step by step, with
-window functions (the deadline in force when a step ended is the deadline the previous event
-recorded). That is an analytical scan, which SQLite and a busy PostgreSQL are poor at and DuckDB
-is made for. DuckDB's own ``sqlite_scanner`` and ``postgres_scanner`` extensions are not bundled
-with the wheel and cannot be downloaded on the project's machines, so the engine reads two
-columnar relations, ``cases`` and ``events`` (schemas ``CASE_COLUMNS`` and ``EVENT_COLUMNS``),
-from one of two sources:
+A month's KPIs need, for every step clock that ran in or into the month, how it started, how and
+when it ended and which deadline was in force at each moment. That is an analytical scan, which
+SQLite and a busy PostgreSQL are poor at and DuckDB is made for. DuckDB's own ``sqlite_scanner``
+and ``postgres_scanner`` extensions are not bundled with the wheel and cannot be downloaded on
+the project's machines, so the engine reads two columnar relations, ``cases`` and ``events``
+(schemas ``CASE_COLUMNS`` and ``EVENT_COLUMNS``), from one of two sources:
 
 * ``from_database``: the live database through the ordinary Python driver (SQLAlchemy), only the
   cases that can matter for the asked window (reported before its end, and still open or changed
@@ -18,6 +17,28 @@ from one of two sources:
   batches; ``bench/evaluation.py`` writes 10 million synthetic cases in the same layout). Right
   for history-wide work and for the scale target.
 
+The derived relations
+---------------------
+Events are immutable, so everything the KPIs need that is a function of the history alone is
+derived once per history by ``derive`` (one DuckDB SQL derivation, used by every source):
+
+* ``steps`` (``STEP_COLUMNS``): one row per *segment*, one run of one step clock, with how it
+  started, its deadline and the deadline changes inside it, how it ended, the first suspension
+  and extension approvals, the per-case marks (first filing, closing, voiding, refusal) and the
+  case's dimensions (channel, territory, cell, class);
+* ``callbacks`` (``CALLBACK_COLUMNS``): one row per callback (回访) with its rating, the case's
+  first closing instant and dimensions.
+
+A columnar export stores ``steps`` as one Parquet file per (task, kind) (``steps/task=*/kind=*/``,
+each sorted by ``start_at``) and ``callbacks.parquet`` sorted by ``event_at``: a count opens only
+the files of the kinds it needs and reads only the row groups of its period (row-group
+statistics). The live path derives them in memory from the loaded window; an export without them
+(an older version's) is derived in memory when opened.
+
+A period is then a handful of passes over its own slice (``Engine.counts``): each reads the few
+columns it needs, groups by small keys (user and kind; department, territory and flags), and the
+per-subject counts are GROUPING SETS over those small results.
+
 Definitions (docs/evaluation.md has them in full)
 -------------------------------------------------
 Every action ends the running step iff its clock effect is START or STOP (the case loop's table);
@@ -25,12 +46,15 @@ the events between two such "boundary" events form one *segment*: one run of one
 whose deadline at any moment is the deadline the latest event recorded. A step ended on time iff
 the boundary event that ended it is at or before the previous segment's final deadline plus the
 configured grace. All counts are "as of the period's end": events at or after it are not seen,
-so a month's numbers do not change when it is recomputed later.
+so a month's numbers do not change when it is recomputed later. In the derived relations every
+instant is kept, so "as of the end" is a comparison (``x < end``) at query time, never a
+recomputation.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,12 +72,10 @@ from cityloop.cases.domain import (
     CaseAction,
     ClockEffect,
     Satisfaction,
-    Step,
 )
 from cityloop.cases.models import Case, CaseEvent
 from cityloop.evaluation.config import EvaluationSettings, SolvedRule
 from cityloop.evaluation.domain import Period
-from cityloop.org.domain import Role
 
 # --------------------------------------------------------------------------------------------
 # The columnar layout
@@ -87,16 +109,102 @@ EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("step", "VARCHAR"),
     ("deadline", "TIMESTAMP"),
     ("satisfaction", "VARCHAR"),  # detail.satisfaction of callback events, else NULL
-    # Derived links (``derive_links``): functions of the immutable history, computed once when
-    # events are loaded or exported, so a month's KPIs need no sort or window at query time.
-    ("seg_id", "BIGINT"),  # id of the boundary event that started this event's segment
-    ("prev_seg_id", "BIGINT"),  # the segment of the case's previous event (NULL: first event)
-    ("prev_step", "VARCHAR"),  # the step clock running before this event
-    ("prev_deadline", "TIMESTAMP"),  # the deadline in force before this event
 )
 """``events``: one row per case event, ids increasing with time within a case."""
 
-DERIVED_EVENT_COLUMNS = ("seg_id", "prev_seg_id", "prev_step", "prev_deadline")
+DEADLINE_CHANGE = "STRUCT(changed_at TIMESTAMP, deadline TIMESTAMP)"
+
+STEP_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("case_id", "BIGINT"),
+    ("seg_id", "BIGINT"),  # id of the boundary event that started the segment
+    ("step", "VARCHAR"),  # the step clock the segment runs (the boundary's step; NULL: none)
+    ("task", "BOOLEAN"),  # a disposal task: the segment runs the dispose step
+    ("kind", "UTINYINT"),  # what the boundary counts as (``KIND``)
+    ("start_at", "TIMESTAMP"),
+    ("start_action", "VARCHAR"),
+    ("start_role", "VARCHAR"),
+    ("actor", "BIGINT"),  # the user of the boundary event
+    ("department_id", "BIGINT"),  # the boundary event's department
+    ("prev_step", "VARCHAR"),  # the step that was running before the boundary
+    ("prev_deadline", "TIMESTAMP"),  # the deadline in force just before the boundary
+    # How late the boundary was against it, in whole minutes rounded up (0: on time or no
+    # deadline): on time with a grace of g minutes iff late <= g.
+    ("late", "INTEGER"),
+    ("deadline", "TIMESTAMP"),  # the deadline the boundary recorded
+    # Later events of the segment whose recorded deadline differs from the one before them
+    # (extensions, pauses, resumptions), in order: the deadline in force at any instant.
+    ("deadline_changes", f"{DEADLINE_CHANGE}[]"),
+    # The case's last non-NULL deadline before the segment, kept only when ``deadline`` is NULL.
+    ("deadline_before", "TIMESTAMP"),
+    # A disposal task: the latest instant it can fall due at (before grace): its latest
+    # deadline, or its end if it ended without one. Old tasks due in a period are found by it.
+    ("due_bound", "TIMESTAMP"),
+    # A disposal task: how many disposal tasks the case has in the same department (1: this
+    # one alone, so it is its own case for the closing counts).
+    ("department_tasks", "INTEGER"),
+    ("suspended_at", "TIMESTAMP"),  # first approved suspension (挂账) in the segment
+    ("extended_at", "TIMESTAMP"),  # first approved extension (延期) in the segment
+    ("end_id", "BIGINT"),  # the boundary that ended the segment (NULL: still running)
+    ("end_at", "TIMESTAMP"),
+    ("end_action", "VARCHAR"),
+    ("returned_at", "TIMESTAMP"),  # end_at if the segment ended by a return (退回), else NULL
+    # A disposal (start_action 'dispose') whose check failed (返工): when the failed check
+    # happened, else NULL.
+    ("reworked_at", "TIMESTAMP"),
+    ("prev_file_at", "TIMESTAMP"),  # a filing: the case's previous filing (NULL: the first)
+    # An inspector's report: the same inspector's previous report from the same cell (NULL:
+    # the first), so the cells of an inspector's beat in a period need no DISTINCT.
+    ("prev_beat_at", "TIMESTAMP"),
+    # The case's marks: first filing, closing, voiding, refusal (decline or not accepted).
+    ("file_at", "TIMESTAMP"),
+    ("close_at", "TIMESTAMP"),
+    ("void_at", "TIMESTAMP"),
+    ("refused_at", "TIMESTAMP"),
+    # The case's dimensions.
+    ("channel", "VARCHAR"),
+    ("subdistrict_id", "BIGINT"),
+    ("community_id", "BIGINT"),
+    ("cell_code", "VARCHAR"),
+    ("minor_id", "BIGINT"),
+    ("inspector_id", "BIGINT"),
+)
+"""``steps`` (derived): one row per segment, one run of one step clock.
+
+The export sorts it by ``kind`` then ``start_at`` (closings by channel first, for the 12345
+rates): the segments of one kind started in a period are one run of adjacent row groups, so each
+count reads only the rows of its kinds.
+"""
+
+KIND: dict[str, int] = {
+    "other": 0,
+    "verification": 1,  # verify_found, verify_not_found or self_handle ending a verify step
+    "check_pass": 2,
+    "check_fail": 3,
+    "verify_send": 4,  # send_verify from the send-verify step (intake's, not a re-send)
+    "check_send": 5,  # send_check
+    "closing": 6,  # close
+    "dispatch": 7,
+    "disposal": 8,  # dispose (the department's disposal feedback)
+    "filing": 9,  # file
+    "inspector_report": 10,  # report by an inspector
+    "other_report": 11,  # report from any other channel
+}
+"""``steps.kind``: the counting class of a segment's boundary. Kinds read together are adjacent
+(disposal and filing; the two reports), so a pass selects them with one range."""
+
+CALLBACK_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("id", "BIGINT"),
+    ("case_id", "BIGINT"),
+    ("event_at", "TIMESTAMP"),
+    ("actor_user_id", "BIGINT"),
+    ("department_id", "BIGINT"),
+    ("satisfaction", "VARCHAR"),  # a known rating, else NULL
+    ("close_at", "TIMESTAMP"),  # the case's first closing
+    ("channel", "VARCHAR"),
+    ("subdistrict_id", "BIGINT"),
+    ("community_id", "BIGINT"),
+)
+"""``callbacks`` (derived): one row per callback event."""
 
 
 def _event_attr(name: str) -> Any:
@@ -122,6 +230,7 @@ def _boundary_actions() -> tuple[str, ...]:
 BOUNDARY_ACTIONS = _boundary_actions()
 OPEN_STATE_VALUES = tuple(sorted(s.value for s in OPEN_STATES))
 PUBLIC_CHANNEL_VALUES = tuple(sorted(c.value for c in PUBLIC_CHANNELS))
+RATING_VALUES = tuple(r.value for r in Satisfaction)
 
 DIMENSIONS = (
     "city",
@@ -145,56 +254,291 @@ def _sql_list(values: Iterable[str]) -> str:
     return "(" + ", ".join(items) + ")"
 
 
-def derive_links(
-    case_id: np.ndarray, event_id: np.ndarray, action: np.ndarray, step: Any, deadline: Any
-) -> dict[str, Any]:
-    """The derived event columns, vectorised (one sort by case and id).
+def _quote_path(path: Path) -> str:
+    return str(path).replace("'", "''")
 
-    A *boundary* event (``BOUNDARY_ACTIONS``: START or STOP in the case loop) ends the step that
-    was running and starts a segment; the events up to the next boundary belong to it. Each
-    event gets the id of its segment's start, and the segment, step and deadline of the case's
-    previous event: the deadline in force when it happened. Inputs may be plain or masked
-    numpy arrays (strings as object arrays, instants as datetime64).
+
+# --------------------------------------------------------------------------------------------
+# The derivation: steps and callbacks from cases and events, once per history
+# --------------------------------------------------------------------------------------------
+
+# Pass 1, per event (one sort by case and id, every window shares it): the segment the event
+# belongs to (the latest boundary so far; a case whose first event is not a boundary action
+# starts with a segment of its own), the previous event's step and deadline, the next event,
+# the case's last non-NULL deadline before the event and the case's marks.
+_DERIVE_EVENTS = f"""
+CREATE OR REPLACE TEMP TABLE _derive_ev AS
+SELECT e.id, e.case_id, e.event_at, e.actor_user_id, e.actor_role, e.action, e.department_id,
+       e.step, e.deadline, e.satisfaction,
+       coalesce(max(CASE WHEN e.action IN {_sql_list(BOUNDARY_ACTIONS)} THEN e.id END) OVER run,
+                first_value(e.id) OVER w) AS seg_id,
+       lag(e.step) OVER w AS prev_step,
+       lag(e.deadline) OVER w AS prev_deadline,
+       last_value(e.deadline IGNORE NULLS) OVER before AS deadline_before,
+       lead(e.id) OVER w AS next_id,
+       lead(e.event_at) OVER w AS next_at,
+       lead(e.action) OVER w AS next_action,
+       max(e.event_at) FILTER (WHERE e.action = 'file') OVER before AS prev_file_at,
+       min(e.event_at) FILTER (WHERE e.action = 'file') OVER whole AS file_at,
+       min(e.event_at) FILTER (WHERE e.action = 'close') OVER whole AS close_at,
+       min(e.event_at) FILTER (WHERE e.action = 'approve_void') OVER whole AS void_at,
+       min(e.event_at) FILTER (WHERE e.action IN ('decline', 'not_accept')) OVER whole
+           AS refused_at
+FROM events e
+WHERE e.case_id BETWEEN $lo AND $hi
+WINDOW w AS (PARTITION BY e.case_id ORDER BY e.id),
+       run AS (w ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW),
+       before AS (w ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+       whole AS (w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+"""
+
+# Pass 2, per segment: its boundary event, and what the later events of the segment changed.
+# The segment ended at the event after its last event (NULL: it is still running).
+_DERIVE_SEGMENTS = f"""
+CREATE OR REPLACE TEMP TABLE _derive_seg AS
+WITH later AS (
+    SELECT seg_id,
+           list({{'changed_at': event_at, 'deadline': deadline}}::{DEADLINE_CHANGE} ORDER BY id)
+               FILTER (WHERE deadline IS DISTINCT FROM prev_deadline) AS deadline_changes,
+           max(deadline) AS deadline_max,
+           arg_max_null(deadline, id) AS last_deadline,
+           min(event_at) FILTER (WHERE action = 'approve_suspend') AS suspended_at,
+           min(event_at) FILTER (WHERE action = 'approve_extension') AS extended_at,
+           arg_max_null(next_id, id) AS end_id,
+           arg_max_null(next_at, id) AS end_at,
+           arg_max_null(next_action, id) AS end_action
+    FROM _derive_ev WHERE id <> seg_id
+    GROUP BY seg_id
+)
+SELECT b.case_id, b.seg_id, b.step, b.event_at AS start_at, b.action AS start_action,
+       b.actor_role AS start_role, b.actor_user_id AS actor, b.department_id,
+       b.prev_step, b.prev_deadline, b.deadline,
+       coalesce(l.deadline_changes, []::{DEADLINE_CHANGE}[]) AS deadline_changes,
+       CASE WHEN b.deadline IS NULL THEN b.deadline_before END AS deadline_before,
+       greatest(b.deadline, l.deadline_max,
+                CASE WHEN b.deadline IS NULL THEN b.deadline_before END,
+                CASE WHEN l.seg_id IS NULL AND b.deadline IS NULL THEN b.next_at
+                     WHEN l.seg_id IS NOT NULL AND l.last_deadline IS NULL THEN l.end_at
+                END) AS due_bound,
+       least(CASE WHEN b.action = 'approve_suspend' THEN b.event_at END, l.suspended_at)
+           AS suspended_at,
+       least(CASE WHEN b.action = 'approve_extension' THEN b.event_at END, l.extended_at)
+           AS extended_at,
+       CASE WHEN l.seg_id IS NULL THEN b.next_id ELSE l.end_id END AS end_id,
+       CASE WHEN l.seg_id IS NULL THEN b.next_at ELSE l.end_at END AS end_at,
+       CASE WHEN l.seg_id IS NULL THEN b.next_action ELSE l.end_action END AS end_action,
+       CASE WHEN b.action = 'file' THEN b.prev_file_at END AS prev_file_at,
+       b.file_at, b.close_at, b.void_at, b.refused_at
+FROM _derive_ev b LEFT JOIN later l ON l.seg_id = b.seg_id
+WHERE b.id = b.seg_id
+"""
+
+# Pass 3: the rows, with the rework mark (a disposal whose following check failed) and the
+# case's dimensions.
+_DERIVE_STEPS = f"""
+INSERT INTO {{steps}}
+SELECT s.case_id, s.seg_id, s.step, coalesce(s.step = 'dispose', FALSE) AS task,
+       CASE WHEN s.start_action IN ('verify_found', 'verify_not_found', 'self_handle')
+                 AND s.prev_step = 'verify' THEN {KIND["verification"]}
+            WHEN s.start_action = 'check_pass' THEN {KIND["check_pass"]}
+            WHEN s.start_action = 'check_fail' THEN {KIND["check_fail"]}
+            WHEN s.start_action = 'send_verify' AND s.prev_step = 'send_verify'
+                THEN {KIND["verify_send"]}
+            WHEN s.start_action = 'send_check' THEN {KIND["check_send"]}
+            WHEN s.start_action = 'close' THEN {KIND["closing"]}
+            WHEN s.start_action = 'dispatch' THEN {KIND["dispatch"]}
+            WHEN s.start_action = 'dispose' THEN {KIND["disposal"]}
+            WHEN s.start_action = 'file' THEN {KIND["filing"]}
+            WHEN s.start_action = 'report' AND s.start_role = 'inspector'
+                THEN {KIND["inspector_report"]}
+            WHEN s.start_action = 'report' THEN {KIND["other_report"]}
+            ELSE {KIND["other"]} END AS kind,
+       s.start_at, s.start_action, s.start_role, s.actor, s.department_id, s.prev_step,
+       s.prev_deadline,
+       CASE WHEN s.start_at > s.prev_deadline
+            THEN (epoch_us(s.start_at - s.prev_deadline) + 59999999) // 60000000
+            ELSE 0 END AS late,
+       s.deadline, s.deadline_changes, s.deadline_before,
+       CASE WHEN s.step = 'dispose' THEN s.due_bound END AS due_bound,
+       CASE WHEN s.step = 'dispose' THEN t.n END AS department_tasks, s.suspended_at,
+       s.extended_at, s.end_id, s.end_at, s.end_action,
+       CASE WHEN s.end_action = 'approve_return' THEN s.end_at END AS returned_at,
+       r.end_at AS reworked_at, s.prev_file_at, b.prev_beat_at, s.file_at, s.close_at,
+       s.void_at, s.refused_at,
+       c.channel, c.subdistrict_id, c.community_id, c.cell_code, c.minor_id, c.inspector_id
+FROM _derive_seg s
+JOIN cases c ON c.id = s.case_id
+LEFT JOIN (
+    SELECT seg_id, end_at FROM _derive_seg
+    WHERE start_action = 'send_check' AND end_action = 'check_fail'
+) r ON r.seg_id = CASE WHEN s.start_action = 'dispose' AND s.end_action = 'send_check'
+                       THEN s.end_id END
+LEFT JOIN (
+    SELECT case_id, department_id, count(*) AS n FROM _derive_seg WHERE step = 'dispose'
+    GROUP BY ALL
+) t ON t.case_id = s.case_id AND t.department_id IS NOT DISTINCT FROM s.department_id
+LEFT JOIN _derive_beats b ON b.seg_id = s.seg_id
+WHERE c.id BETWEEN $lo AND $hi
+"""
+
+# Before the ranges (an inspector's beat crosses them): each inspector's report and the same
+# inspector's previous report from the same cell.
+_DERIVE_BEATS = """
+CREATE OR REPLACE TEMP TABLE _derive_beats AS
+SELECT e.id AS seg_id,
+       lag(e.event_at) OVER (PARTITION BY e.actor_user_id, c.cell_code
+                             ORDER BY e.event_at, e.id) AS prev_beat_at
+FROM events e JOIN cases c ON c.id = e.case_id
+WHERE e.action = 'report' AND e.actor_role = 'inspector' AND e.actor_user_id IS NOT NULL
+  AND c.cell_code IS NOT NULL
+"""
+
+_DERIVE_CALLBACKS = f"""
+INSERT INTO {{callbacks}}
+SELECT e.id, e.case_id, e.event_at, e.actor_user_id, e.department_id,
+       CASE WHEN e.satisfaction IN {_sql_list(RATING_VALUES)} THEN e.satisfaction END,
+       e.close_at, c.channel, c.subdistrict_id, c.community_id
+FROM _derive_ev e JOIN cases c ON c.id = e.case_id
+WHERE e.action = 'callback' AND c.id BETWEEN $lo AND $hi
+"""
+
+
+def derive(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    steps: str = "steps",
+    callbacks: str = "callbacks",
+    chunk_cases: int = 1_000_000,
+) -> dict[str, int]:
+    """Create the tables ``steps`` and ``callbacks`` from the relations ``cases`` and ``events``.
+
+    The one derivation of the engine, used by every source (the live window, an export, the
+    benchmark). It runs over ranges of ``chunk_cases`` case ids at a time: every window is
+    partitioned by case, so a range is exact and bounds the memory a large history needs (with
+    events stored by case, DuckDB skips the other ranges' row groups).
     """
-    n = len(event_id)
-    case_id = np.asarray(case_id)
-    event_id = np.asarray(event_id)
-    order = np.lexsort((event_id, case_id))
-    c = case_id[order]
-    ids = event_id[order]
-    first = np.ones(n, dtype=bool)
-    if n:
-        first[1:] = c[1:] != c[:-1]
-    boundary = np.isin(np.asarray(action, dtype=object)[order], BOUNDARY_ACTIONS) | first
-    start_pos = np.maximum.accumulate(np.where(boundary, np.arange(n), 0)) if n else boundary
-    seg_sorted = ids[start_pos] if n else ids
-    steps = np.asarray(step, dtype=object)[order]
-    deadlines = np.asarray(deadline, dtype="datetime64[us]")[order]
-    prev_seg = np.zeros(n, dtype=np.int64)
-    prev_step = np.empty(n, dtype=object)
-    prev_deadline = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
-    if n:
-        prev_seg[1:] = seg_sorted[:-1]
-        prev_step[1:] = steps[:-1]
-        prev_deadline[1:] = deadlines[:-1]
-    prev_step[first] = None
-    prev_deadline[first] = np.datetime64("NaT")
-    out_seg = np.empty(n, dtype=np.int64)
-    out_prev = np.empty(n, dtype=np.int64)
-    out_step = np.empty(n, dtype=object)
-    out_deadline = np.empty(n, dtype="datetime64[us]")
-    out_first = np.empty(n, dtype=bool)
-    out_seg[order] = seg_sorted
-    out_prev[order] = prev_seg
-    out_step[order] = prev_step
-    out_deadline[order] = prev_deadline
-    out_first[order] = first
-    return {
-        "seg_id": out_seg,
-        "prev_seg_id": np.ma.masked_array(out_prev, mask=out_first),
-        "prev_step": out_step,
-        "prev_deadline": out_deadline,
-    }
+    for name, columns in ((steps, STEP_COLUMNS), (callbacks, CALLBACK_COLUMNS)):
+        ddl = ", ".join(f"{n} {t}" for n, t in columns)
+        con.execute(f"CREATE OR REPLACE TABLE {name} ({ddl})")
+    row = con.execute("SELECT min(id), max(id) FROM cases").fetchone()
+    con.execute(_DERIVE_BEATS)
+    if row is not None and row[0] is not None:
+        lo_all, hi_all = int(row[0]), int(row[1])
+        for lo in range(lo_all, hi_all + 1, chunk_cases):
+            bounds = {"lo": lo, "hi": min(hi_all, lo + chunk_cases - 1)}
+            con.execute(_DERIVE_EVENTS, bounds)
+            con.execute(_DERIVE_SEGMENTS)
+            con.execute(_DERIVE_STEPS.format(steps=steps), bounds)
+            con.execute(_DERIVE_CALLBACKS.format(callbacks=callbacks), bounds)
+        con.execute("DROP TABLE IF EXISTS _derive_ev")
+        con.execute("DROP TABLE IF EXISTS _derive_seg")
+    con.execute("DROP TABLE IF EXISTS _derive_beats")
+    counts = {}
+    for name in (steps, callbacks):
+        got = con.execute(f"SELECT count(*) FROM {name}").fetchone()
+        counts[name] = int(got[0]) if got else 0
+    return counts
+
+
+DERIVED_ROW_GROUP = 65_536
+"""Rows per Parquet row group of the derived files: the unit DuckDB skips or reads. Smaller
+groups waste less at the edges of a period's runs; more groups make a larger footer (read once
+per connection)."""
+
+
+PARTITION_KEYS = (("task", "BOOLEAN"), ("kind", "UTINYINT"))
+"""``steps`` is stored as one file per (task, kind), hive style (``steps/task=true/kind=7/``):
+a pass opens only the files of the kinds it counts (DuckDB prunes files by the path's values),
+and a file's footer stays small (reading a large one costs every query that opens it)."""
+
+
+def write_derived(con: duckdb.DuckDBPyConnection, directory: Path) -> dict[str, int]:
+    """Derive ``steps`` and ``callbacks`` in ``con`` and write them as Parquet to ``directory``.
+
+    ``steps/task=*/kind=*/steps.parquet`` are each sorted by ``start_at`` (closings by channel
+    first, for the 12345 rates) and ``callbacks.parquet`` by ``event_at``: a period's rows are a
+    few adjacent row groups, which DuckDB finds from the row-group statistics.
+    """
+    counts = derive(con)
+    shutil.rmtree(directory / "steps", ignore_errors=True)
+    options = f"FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {DERIVED_ROW_GROUP}"
+    parts = con.execute("SELECT DISTINCT task, kind FROM steps ORDER BY ALL").fetchall()
+    for task, kind in parts:
+        folder = directory / "steps" / f"task={str(bool(task)).lower()}" / f"kind={int(kind)}"
+        folder.mkdir(parents=True)
+        order = "channel, start_at, seg_id" if kind == KIND["closing"] else "start_at, seg_id"
+        con.execute(
+            f"COPY (SELECT * EXCLUDE (task, kind) FROM steps WHERE task = $task AND kind = $kind "
+            f"ORDER BY {order}) TO '{_quote_path(folder / 'steps.parquet')}' ({options})",
+            {"task": bool(task), "kind": int(kind)},
+        )
+    target = _quote_path(directory / "callbacks.parquet")
+    con.execute(f"COPY (SELECT * FROM callbacks ORDER BY event_at, id) TO '{target}' ({options})")
+    con.execute("DROP TABLE steps")
+    con.execute("DROP TABLE callbacks")
+    return counts
+
+
+def _steps_view(directory: Path) -> str:
+    """The query over an export's ``steps`` files, with the columns in ``STEP_COLUMNS`` order."""
+    pattern = _quote_path(directory / "steps" / "*" / "*" / "*.parquet")
+    types = ", ".join(f"'{n}': '{t}'" for n, t in PARTITION_KEYS)
+    cols = ", ".join(n for n, _ in STEP_COLUMNS)
+    return (
+        f"SELECT {cols} FROM read_parquet('{pattern}', hive_partitioning = true, "
+        f"hive_types = {{{types}}})"
+    )
+
+
+def _source_views(con: duckdb.DuckDBPyConnection, directory: Path) -> None:
+    """Views ``cases`` and ``events`` over a columnar export's files (extra columns ignored)."""
+    for name, columns in (("cases", CASE_COLUMNS), ("events", EVENT_COLUMNS)):
+        pattern = _quote_path(directory / f"{name}*.parquet")
+        cols = ", ".join(n for n, _ in columns)
+        con.execute(
+            f"CREATE OR REPLACE VIEW {name} AS SELECT {cols} FROM read_parquet('{pattern}')"
+        )
+
+
+def _has_derived(con: duckdb.DuckDBPyConnection, directory: Path) -> bool:
+    """Whether ``directory`` holds derived files in this version's layout (else: derive again)."""
+    steps = list(directory.glob("steps/*/*/*.parquet"))
+    callbacks = directory / "callbacks.parquet"
+    if not steps or not callbacks.exists():
+        return False
+    stored = [n for n, _ in STEP_COLUMNS if n not in dict(PARTITION_KEYS)]
+    for files, columns in ((steps, stored), ([callbacks], [n for n, _ in CALLBACK_COLUMNS])):
+        for path in files:
+            got = con.execute(
+                f"DESCRIBE SELECT * FROM read_parquet('{_quote_path(path)}', "
+                "hive_partitioning = false)"
+            )
+            if [r[0] for r in got.fetchall()] != columns:
+                return False
+    return True
+
+
+def derive_parquet(directory: Path, *, memory_limit: str | None = None) -> dict[str, int]:
+    """Derive ``steps.parquet`` and ``callbacks.parquet`` from the export in ``directory``.
+
+    The derived rows are staged in a DuckDB file next to the export (removed afterwards), so a
+    history larger than memory can be derived and sorted.
+    """
+    staging = directory / ".derive.duckdb"
+    staging.unlink(missing_ok=True)
+    con = duckdb.connect(str(staging))
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")
+        con.execute("SET preserve_insertion_order = false")
+        if memory_limit is not None:
+            con.execute(f"SET memory_limit = '{memory_limit}'")
+        _source_views(con, directory)
+        return write_derived(con, directory)
+    finally:
+        con.close()
+        staging.unlink(missing_ok=True)
+        Path(str(staging) + ".wal").unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -250,7 +594,7 @@ def load_database_window(
     cand = _candidates(lo, hi).scalar_subquery()
     case_cols = [getattr(Case, name) for name, _ in CASE_COLUMNS]
     cases = _fetch(session, select(*case_cols).where(Case.id.in_(cand)), CASE_COLUMNS)
-    plain = [c for c in EVENT_COLUMNS if c[0] not in ("satisfaction", *DERIVED_EVENT_COLUMNS)]
+    plain = [c for c in EVENT_COLUMNS if c[0] != "satisfaction"]
     ev_cols = [_event_attr(name) for name, _ in plain]
     events = _fetch(
         session,
@@ -271,24 +615,16 @@ def load_database_window(
     events["satisfaction"] = np.array(
         [ratings.get(int(i)) for i in np.asarray(events["id"])], dtype=object
     )
-    events.update(
-        derive_links(
-            np.asarray(events["case_id"]),
-            np.asarray(events["id"]),
-            events["action"],
-            events["step"],
-            events["deadline"],
-        )
-    )
     return cases, events
 
 
 def export_parquet(session: Session, directory: Path, *, batch: int = 200_000) -> dict[str, int]:
-    """Write the whole case and event history as ``cases.parquet`` and ``events.parquet``.
+    """Write the whole history as ``cases``/``events.parquet`` and the derived relations.
 
     The documented path for history-wide work: the database rows go through the Python driver
     in batches (bounded memory), each batch becomes a DuckDB relation and is appended to a DuckDB
-    table on disk, which DuckDB then writes as Parquet sorted by id.
+    table on disk, which DuckDB then writes as Parquet (cases by id, events by case and id).
+    ``derive_parquet`` then derives ``steps.parquet`` and ``callbacks.parquet`` from the files.
     """
     directory.mkdir(parents=True, exist_ok=True)
     staging = directory / ".export.duckdb"
@@ -296,8 +632,7 @@ def export_parquet(session: Session, directory: Path, *, batch: int = 200_000) -
     con = duckdb.connect(str(staging))
     counts: dict[str, int] = {}
     try:
-        stored = tuple(c for c in EVENT_COLUMNS if c[0] not in DERIVED_EVENT_COLUMNS)
-        for table, columns in (("cases", CASE_COLUMNS), ("events", stored)):
+        for table, columns in (("cases", CASE_COLUMNS), ("events", EVENT_COLUMNS)):
             ddl = ", ".join(f"{n} {t}" for n, t in columns)
             con.execute(f"CREATE TABLE {table} ({ddl})")
             last = 0
@@ -333,39 +668,18 @@ def export_parquet(session: Session, directory: Path, *, batch: int = 200_000) -
                 last = int(np.asarray(chunk["id"])[-1])
                 total += n
             target = _quote_path(directory / f"{table}.parquet")
-            query = f"SELECT * FROM {table} ORDER BY id" if table == "cases" else _LINKS_SQL
-            con.execute(f"COPY ({query}) TO '{target}' (FORMAT parquet, COMPRESSION zstd)")
+            order = "id" if table == "cases" else "case_id, id"
+            con.execute(
+                f"COPY (SELECT * FROM {table} ORDER BY {order}) TO '{target}' "
+                "(FORMAT parquet, COMPRESSION zstd)"
+            )
             counts[table] = total
     finally:
         con.close()
         staging.unlink(missing_ok=True)
         Path(str(staging) + ".wal").unlink(missing_ok=True)
+    counts.update(derive_parquet(directory))
     return counts
-
-
-# The derived links in SQL, for the export (a one-off sort; the same as ``derive_links``).
-# Sorted by case then id: case ids grow with time, so row-group statistics on case_id let the
-# engine skip the history older than the oldest case that matters.
-_LINKS_SQL = f"""
-WITH b AS (
-    SELECT *, action IN {_sql_list(BOUNDARY_ACTIONS)}
-              OR lag(id) OVER (PARTITION BY case_id ORDER BY id) IS NULL AS is_boundary
-    FROM events
-), s AS (
-    SELECT *, max(CASE WHEN is_boundary THEN id END) OVER (
-        PARTITION BY case_id ORDER BY id ROWS UNBOUNDED PRECEDING) AS seg_id
-    FROM b
-)
-SELECT {", ".join(n for n, _ in EVENT_COLUMNS if n not in DERIVED_EVENT_COLUMNS)}, seg_id,
-       lag(seg_id) OVER w AS prev_seg_id, lag(step) OVER w AS prev_step,
-       lag(deadline) OVER w AS prev_deadline
-FROM s WINDOW w AS (PARTITION BY case_id ORDER BY id)
-ORDER BY case_id, id
-"""
-
-
-def _quote_path(path: Path) -> str:
-    return str(path).replace("'", "''")
 
 
 # --------------------------------------------------------------------------------------------
@@ -410,51 +724,125 @@ class ReportLists:
 
 
 # --------------------------------------------------------------------------------------------
-# The engine
+# Period queries over the derived relations
 # --------------------------------------------------------------------------------------------
+
+# Disposal tasks (segments of the dispose step) that can fall due in [$start, $end): those
+# started in the period, and older ones whose ``due_bound`` (plus grace) reaches the period. Both
+# filters are on columns that are sorted or nearly sorted in the export (a deadline follows its
+# start by the step's limit), so DuckDB reads only the matching row groups.
+_TASK_COLUMNS = (
+    "case_id, department_id, subdistrict_id, community_id, department_tasks, end_at, "
+    "end_action, deadline, deadline_changes, deadline_before, suspended_at, extended_at, close_at"
+)
+
+
+def _due_sql(settings: EvaluationSettings) -> str:
+    """Disposal tasks due in [$start, $end), as of $end, with their outcome.
+
+    Columns: case_id, department_id, subdistrict_id, community_id, dl0 (the deadline in force,
+    before grace), end_at (the disposal, if completed by the end), completed, on_time, closed.
+    """
+    grace = int(settings.on_time.grace_minutes)
+    leave = "AND NOT suspended" if settings.suspended_leave_denominator else ""
+    extension_ok = "TRUE" if settings.on_time.extended_counts_as_on_time else "NOT extended"
+    before_end = "list_filter(deadline_changes, lambda c: c.changed_at < $end)"
+    known_before_end = (
+        "list_filter(deadline_changes, lambda c: c.changed_at < $end AND c.deadline IS NOT NULL)"
+    )
+    return f"""
+    WITH t AS (
+        SELECT {_TASK_COLUMNS} FROM steps
+        WHERE task AND start_at >= $start AND start_at < $end
+        UNION ALL
+        SELECT {_TASK_COLUMNS} FROM steps
+        WHERE task AND start_at < $start
+          AND due_bound >= $start - INTERVAL {grace} MINUTE
+    ), a AS (
+        SELECT case_id, department_id, subdistrict_id, community_id, department_tasks,
+               coalesce(end_at < $end, FALSE) AS ended,
+               CASE WHEN ended THEN end_at END AS ended_at,
+               CASE WHEN ended THEN end_action END AS ended_by,
+               coalesce(suspended_at < $end, FALSE) AS suspended,
+               coalesce(extended_at < $end, FALSE) AS extended,
+               -- the deadline recorded by the segment's latest event before the end
+               CASE WHEN len(deadline_changes) = 0 THEN deadline
+                    WHEN len({before_end}) = 0 THEN deadline
+                    ELSE {before_end}[-1].deadline END AS dl_last,
+               -- the case's latest non-NULL deadline before the end
+               CASE WHEN len(deadline_changes) = 0 THEN coalesce(deadline, deadline_before)
+                    ELSE coalesce({known_before_end}[-1].deadline, deadline, deadline_before)
+               END AS dl_known,
+               close_at < $end AS closed_by_end
+        FROM t
+    ), d AS (
+        SELECT case_id, department_id, subdistrict_id, community_id, department_tasks,
+               ended_at AS end_at, suspended, extended, closed_by_end,
+               CASE WHEN ended THEN dl_last ELSE coalesce(dl_last, dl_known) END AS dl0,
+               dl0 + INTERVAL {grace} MINUTE AS dl,
+               coalesce(ended_by = 'dispose', FALSE) AS completed,
+               coalesce(completed AND ended_at <= dl AND {extension_ok}, FALSE) AS on_time,
+               CASE WHEN completed AND ended_at <= dl THEN ended_at
+                    ELSE coalesce(dl, CASE WHEN completed THEN ended_at END) END AS settle,
+               coalesce(ended_by, '') NOT IN ('approve_return', 'approve_void') AS kept
+        FROM a
+    )
+    SELECT case_id, department_id, subdistrict_id, community_id, department_tasks, dl0, end_at,
+           completed, on_time, coalesce(closed_by_end, FALSE) AS closed
+    FROM d
+    WHERE kept {leave} AND settle >= $start AND settle < $end
+    """
+
+
+def _counts_map(measures: dict[str, str]) -> str:
+    """A MAP(VARCHAR, DOUBLE) of named aggregates: blocks of different counts in one UNION."""
+    names = ", ".join(f"'{n}'" for n in measures)
+    values = ", ".join(f"({v})::DOUBLE" for v in measures.values())
+    return f"map([{names}], [{values}])"
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine
+# ---------------------------------------------------------------------------------------------
 
 
 class Engine:
-    """KPIs for periods inside one prepared window of history.
+    """KPIs for periods over the derived relations ``steps`` and ``callbacks``.
 
-    ``prepare(lo, hi)`` selects the candidate cases and their events once (the expensive scan);
-    every period inside [lo, hi) is then computed from that small working set.
+    A month is a handful of passes: one over the segments started in it (every count keyed by
+    user, and the disposals and filings by department and territory), one over its disposal
+    tasks (due, disposed, on time, closed), one over its callbacks, and one for the 12345 rates.
+    Each pass reads the period's slice once (row-group pruning), with only the columns it needs,
+    and groups it first by small codes; the per-subject counts come from that small result.
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, settings: EvaluationSettings) -> None:
         self.con = con
         self.settings = settings
         self._window: tuple[dt.datetime, dt.datetime] | None = None
-        self._period_ready: tuple[dt.datetime, dt.datetime] | None = None
-        self._marks_ready: dict[str, dt.datetime] = {}
 
     # -- construction -----------------------------------------------------------------------
 
     @staticmethod
     def _connect() -> duckdb.DuckDBPyConnection:
-        """A DuckDB connection with the working set's enum types.
-
-        The working set keeps actions, steps, roles and ratings as ENUMs: one byte instead of a
-        string per row makes materialising and joining millions of events several times faster
-        on a small machine. A value the loop does not know (a newer version's action) becomes
-        NULL rather than failing the month.
-        """
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET enable_progress_bar = false")
-        for name, values in (
-            ("ev_action", [a.value for a in CaseAction]),
-            ("ev_step", [s.value for s in Step]),
-            ("ev_role", [r.value for r in Role]),
-            ("ev_rating", [r.value for r in Satisfaction]),
-        ):
-            con.execute(f"CREATE TYPE {name} AS ENUM {_sql_list(values)}")
+        # Parquet footers (row-group statistics) are read once per connection, not per query.
+        con.execute("SET parquet_metadata_cache = true")
+        # This optimizer (in newer DuckDB versions) splits an aggregate into one scan per
+        # partition of its keys, which reads the same Parquet row groups again for each: several
+        # times slower for these aggregates.
+        names = {r[0] for r in con.execute("SELECT name FROM duckdb_optimizers()").fetchall()}
+        if "partitioned_execution" in names:
+            con.execute("SET disabled_optimizers = 'partitioned_execution'")
         return con
 
     @classmethod
     def from_arrays(
         cls, cases: dict[str, Any], events: dict[str, Any], settings: EvaluationSettings
     ) -> Engine:
+        """An engine over ``cases`` and ``events`` columns (numpy), derived in memory."""
         con = cls._connect()
         for name, data, columns in (
             ("cases", cases, CASE_COLUMNS),
@@ -464,6 +852,7 @@ class Engine:
             cols = ", ".join(f"CAST({n} AS {t}) AS {n}" for n, t in columns)
             con.execute(f"CREATE TABLE {name} AS SELECT {cols} FROM {name}_raw")
             con.unregister(f"{name}_raw")
+        derive(con)
         return cls(con, settings)
 
     @classmethod
@@ -482,167 +871,33 @@ class Engine:
     def from_parquet(
         cls, directory: Path, settings: EvaluationSettings, *, threads: int | None = None
     ) -> Engine:
-        """An engine over a columnar export (``cases*.parquet``, ``events*.parquet``)."""
+        """An engine over a columnar export (``cases*``, ``events*``, ``steps``, ``callbacks``).
+
+        An export without the derived files (written by an older version) is derived in memory.
+        """
         con = cls._connect()
         if threads is not None:
             con.execute(f"SET threads = {int(threads)}")
-        for name in ("cases", "events"):
-            pattern = _quote_path(directory / f"{name}*.parquet")
-            con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{pattern}')")
+        _source_views(con, directory)
+        if _has_derived(con, directory):
+            con.execute(f"CREATE VIEW steps AS {_steps_view(directory)}")
+            callbacks = _quote_path(directory / "callbacks.parquet")
+            con.execute(f"CREATE VIEW callbacks AS SELECT * FROM read_parquet('{callbacks}')")
+            # Read the footers now (into the metadata cache): no row group matches.
+            for name, column in (("steps", "start_at"), ("callbacks", "event_at")):
+                con.execute(f"SELECT count(*) FROM {name} WHERE {column} < TIMESTAMP '0001-01-02'")
+        else:
+            derive(con)
         return cls(con, settings)
 
-    # -- the working set --------------------------------------------------------------------
+    # -- periods ----------------------------------------------------------------------------
 
     def prepare(self, lo: dt.datetime, hi: dt.datetime) -> None:
-        """Select the candidate cases of [lo, hi) and their events before hi (naive UTC).
+        """Note the window [lo, hi) (naive UTC) the caller is about to ask periods of.
 
-        The event scan is bounded below by the oldest candidate's id: ids grow with time, so
-        with events stored by case (the export's order) DuckDB skips older row groups.
+        The derived relations need no per-window work: each period reads its own slice.
         """
-        con = self.con
-        con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE cand AS
-            SELECT id AS case_id, code, channel, minor_id, subdistrict_id, community_id,
-                   cell_code, inspector_id
-            FROM cases
-            WHERE reported_at < $hi
-              AND (state IN {_sql_list(OPEN_STATE_VALUES)} OR updated_at >= $lo)
-            """,
-            {"lo": lo, "hi": hi},
-        )
-        row = con.execute("SELECT min(case_id) FROM cand").fetchone()
-        min_id = int(row[0]) if row and row[0] is not None else 0
-        con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE ev AS
-            SELECT e.id, e.case_id, e.event_at, e.actor_user_id,
-                   TRY_CAST(e.actor_role AS ev_role) AS actor_role,
-                   TRY_CAST(e.action AS ev_action) AS action,
-                   e.department_id, TRY_CAST(e.step AS ev_step) AS step, e.deadline,
-                   TRY_CAST(e.satisfaction AS ev_rating) AS satisfaction, e.seg_id,
-                   e.prev_seg_id, TRY_CAST(e.prev_step AS ev_step) AS prev_step,
-                   e.prev_deadline,
-                   e.action IN {_sql_list(BOUNDARY_ACTIONS)} OR e.prev_seg_id IS NULL
-                       AS boundary
-            FROM events e SEMI JOIN cand c ON e.case_id = c.case_id
-            WHERE e.case_id >= $min_id AND e.event_at < $hi
-            """,
-            {"hi": hi, "min_id": min_id},
-        )
         self._window = (lo, hi)
-        self._period_ready = None
-        self._marks_ready = {}
-
-    def _window_for(self, period: Period) -> tuple[dt.datetime, dt.datetime]:
-        start, end = period.utc_naive()
-        if self._window is None or start < self._window[0] or end > self._window[1]:
-            self.prepare(start, end)
-        return start, end
-
-    def _ensure(self, period: Period) -> tuple[dt.datetime, dt.datetime]:
-        start, end = self._window_for(period)
-        if self._period_ready != (start, end):
-            self._build_period(start, end)
-            self._period_ready = (start, end)
-        return start, end
-
-    def _build_marks(self, end: dt.datetime, table: str = "marks") -> None:
-        """Per case, as of ``end``: first filing, closing, voiding, refusal; last rating."""
-        if self._marks_ready.get(table) == end:
-            return
-        self.con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE {table} AS
-            SELECT case_id,
-                   min(event_at) FILTER (WHERE action = 'file') AS file_at,
-                   min(event_at) FILTER (WHERE action = 'close') AS close_at,
-                   arg_min(department_id, id) FILTER (WHERE action = 'close') AS close_dept,
-                   min(event_at) FILTER (WHERE action = 'approve_void') AS void_at,
-                   min(event_at) FILTER (WHERE action IN ('decline', 'not_accept'))
-                       AS refused_at,
-                   arg_max(satisfaction, id) FILTER (WHERE action = 'callback') AS rating,
-                   count(*) FILTER (WHERE action = 'callback') AS callbacks
-            FROM ev WHERE event_at < $end
-            GROUP BY case_id
-            """,
-            {"end": end},
-        )
-        self._marks_ready[table] = end
-
-    def _build_period(self, start: dt.datetime, end: dt.datetime) -> None:
-        """Segments, per-case marks and the disposal tasks due in [start, end).
-
-        Only hash joins and GROUP BYs: the derived links say which segment each event is in
-        and which boundary ended which segment (``prev_seg_id``).
-        """
-        cfg = self.settings
-        grace = int(cfg.on_time.grace_minutes)
-        con = self.con
-        con.execute(
-            """
-            CREATE OR REPLACE TEMP TABLE seg AS
-            WITH b AS (
-                SELECT case_id, id, event_at, action, step, department_id, actor_user_id,
-                       prev_seg_id, prev_step, prev_deadline
-                FROM ev WHERE boundary AND event_at < $end
-            ),
-            last AS (
-                -- the deadline in force at the end, for each case's running (last) segment
-                SELECT case_id, arg_max_null(deadline, id) AS last_deadline,
-                       arg_max(deadline, id) AS last_nn
-                FROM ev WHERE event_at < $end GROUP BY case_id
-            ),
-            flags AS (
-                SELECT seg_id, bool_or(action = 'approve_suspend') AS suspended,
-                       bool_or(action = 'approve_extension') AS extended
-                FROM ev
-                WHERE event_at < $end AND action IN ('approve_suspend', 'approve_extension')
-                GROUP BY seg_id
-            )
-            SELECT b.case_id, b.id AS seg_id, b.event_at AS start_at,
-                   b.action AS start_action, b.step, b.department_id,
-                   b.actor_user_id AS actor, b.prev_step, b.prev_deadline,
-                   -- ended: the deadline in force just before the ending boundary
-                   CASE WHEN n.id IS NOT NULL THEN n.prev_deadline ELSE l.last_deadline END
-                       AS deadline_final,
-                   CASE WHEN n.id IS NOT NULL THEN n.prev_deadline ELSE l.last_nn END
-                       AS deadline_nn,
-                   coalesce(f.suspended, FALSE) AS suspended,
-                   coalesce(f.extended, FALSE) AS extended,
-                   n.action AS end_action, n.event_at AS end_at, n.id AS end_id
-            FROM b
-            LEFT JOIN b AS n ON n.prev_seg_id = b.id
-            LEFT JOIN last l ON l.case_id = b.case_id
-            LEFT JOIN flags f ON f.seg_id = b.id
-            """,
-            {"end": end},
-        )
-        self._build_marks(end)
-        leave = "AND NOT suspended" if cfg.suspended_leave_denominator else ""
-        extension_ok = "TRUE" if cfg.on_time.extended_counts_as_on_time else "NOT extended"
-        con.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE due AS
-            SELECT s.case_id, s.department_id, s.dl0, s.end_at, s.completed, s.on_time,
-                   (m.close_at IS NOT NULL) AS closed
-            FROM (
-                SELECT case_id, department_id, end_at,
-                       coalesce(deadline_final, deadline_nn) AS dl0,
-                       dl0 + INTERVAL {grace} MINUTE AS dl,
-                       coalesce(end_action = 'dispose', FALSE) AS completed,
-                       coalesce(completed AND end_at <= dl AND {extension_ok}, FALSE) AS on_time,
-                       CASE WHEN completed AND end_at <= dl THEN end_at
-                            ELSE coalesce(dl, CASE WHEN completed THEN end_at END) END AS settle
-                FROM seg
-                WHERE step = 'dispose'
-                  AND coalesce(end_action, '') NOT IN ('approve_return', 'approve_void')
-                  {leave}
-            ) s JOIN marks m USING (case_id)
-            WHERE s.settle >= $start AND s.settle < $end
-            """,
-            {"start": start, "end": end},
-        )
 
     # -- counts -----------------------------------------------------------------------------
 
@@ -652,232 +907,269 @@ class Engine:
         names = [d[0] for d in cur.description or []]
         return names, cur.fetchall()
 
-    def _merge(self, out: KpiCounts, dimension: str, sql: str, params: dict[str, Any]) -> None:
-        names, rows = self._rows(sql, params)
-        for row in rows:
-            key = None if row[0] is None else int(row[0])
-            counts = out.subject(dimension, key)
-            for name, value in zip(names[1:], row[1:], strict=True):
-                counts[name] = float(value or 0)
-
-    def _merge_sets(
-        self, out: KpiCounts, template: str, dept_key: str | None, params: dict[str, Any]
-    ) -> None:
-        """Run a block once with GROUPING SETS (department, subdistrict, community, city)."""
-        if dept_key is None:
-            keys = (
-                "NULL::BIGINT AS dep, c.subdistrict_id AS sub, c.community_id AS com, "
-                "4 + GROUPING(c.subdistrict_id, c.community_id) AS g"
-            )
-            sets = "GROUPING SETS ((c.subdistrict_id), (c.community_id), ())"
+    @staticmethod
+    def _place_block(source: str, measures: dict[str, str], *, with_department: bool) -> str:
+        """A block's counts per department, subdistrict, community and the city (one pass with
+        GROUPING SETS over ``source``, whose rows have department_id, subdistrict_id and
+        community_id) as rows (dim, k, m): the dimension, the subject key and the counts."""
+        if with_department:
+            cols = "department_id, subdistrict_id, community_id"
+            names = {3: "department", 5: "subdistrict", 6: "community", 7: "city"}
+            keys = {3: "department_id", 5: "subdistrict_id", 6: "community_id", 7: "0"}
+            sets = "(department_id), (subdistrict_id), (community_id), ()"
         else:
-            keys = (
-                f"{dept_key} AS dep, c.subdistrict_id AS sub, c.community_id AS com, "
-                f"GROUPING({dept_key}, c.subdistrict_id, c.community_id) AS g"
-            )
-            sets = f"GROUPING SETS (({dept_key}), (c.subdistrict_id), (c.community_id), ())"
-        names, rows = self._rows(template.format(keys=keys, sets=sets), params)
-        # GROUPING bits: 4 = department rolled up, 2 = subdistrict, 1 = community.
-        which = {3: ("department", 0), 5: ("subdistrict", 1), 6: ("community", 2), 7: ("city", 3)}
-        for row in rows:
-            dimension, index = which[int(row[3])]
-            raw = 0 if dimension == "city" else row[index]
-            counts = out.subject(dimension, None if raw is None else int(raw))
-            for name, value in zip(names[4:], row[4:], strict=True):
-                counts[name] = float(value or 0)
+            cols = "subdistrict_id, community_id"
+            names = {1: "subdistrict", 2: "community", 3: "city"}
+            keys = {1: "subdistrict_id", 2: "community_id", 3: "0"}
+            sets = "(subdistrict_id), (community_id), ()"
+        dim = " ".join(f"WHEN {g} THEN '{n}'" for g, n in names.items())
+        key = " ".join(f"WHEN {g} THEN {k}" for g, k in keys.items())
+        return f"""
+            SELECT CASE GROUPING({cols}) {dim} END AS dim,
+                   CASE GROUPING({cols}) {key} END::BIGINT AS k, {_counts_map(measures)} AS m
+            {source}
+            GROUP BY GROUPING SETS ({sets})
+        """
+
+    def _collect(self, out: KpiCounts, blocks: Sequence[str], p: dict[str, Any]) -> None:
+        """Run the blocks as one statement and file each row's counts under its subject."""
+        sql = "\nUNION ALL\n".join(f"SELECT * FROM ({b})" for b in blocks)
+        _names, rows = self._rows(sql, p)
+        for dim, key, counts in rows:
+            subject = out.subject(dim, None if key is None else int(key))
+            for name, value in counts.items():
+                subject[name] = float(value or 0)
 
     def counts(self, period: Period, *, people: bool = True) -> KpiCounts:
         """Every count of DOMAIN.md section 5 for ``period``, per dimension and subject.
 
         ``people`` False leaves out the per-user counts (the comparisons with other months only
         rank departments and territories).
+
+        A few passes, each reading only its kinds' row groups of the period: the disposal tasks,
+        the disposals and filings (``_territory``), the callbacks (``_callbacks``), and for the
+        people every segment (user × kind × on time), the dispatches returned, the inspectors'
+        reports and beats. Each pass groups its rows by small keys; every block of counts is
+        then a GROUPING SETS over that small result, and all blocks run as one statement.
         """
-        start, end = self._ensure(period)
+        start, end = period.utc_naive()
         p = {"start": start, "end": end}
         out = KpiCounts(period)
-        grace = int(self.settings.on_time.grace_minutes)
-        factor = float(self.settings.hotline.basically_satisfied_factor)
-        # One pass per block: GROUPING SETS give the department, territory and city rows at once.
-        blocks = (
-            (
-                "d.department_id",
-                """
-                SELECT {keys}, count(*) AS due_disposal,
-                       count(*) FILTER (WHERE completed) AS disposed,
-                       count(*) FILTER (WHERE on_time) AS disposed_on_time,
-                       count(*) FILTER (WHERE NOT on_time) AS overdue
-                FROM due d JOIN cand c USING (case_id) GROUP BY {sets}
-                """,
-            ),
-            (
-                "department_id",
-                """
-                SELECT {keys}, count(*) AS due_closing,
-                       count(*) FILTER (WHERE closed) AS closed,
-                       count(*) FILTER (WHERE closed AND all_on_time) AS closed_on_time
-                FROM (
-                    SELECT d.department_id, c.subdistrict_id, c.community_id, d.case_id,
-                           bool_and(d.on_time) AS all_on_time, bool_or(d.closed) AS closed
-                    FROM due d JOIN cand c USING (case_id)
-                    GROUP BY d.department_id, c.subdistrict_id, c.community_id, d.case_id
-                ) c GROUP BY {sets}
-                """,
-            ),
-            (
-                "s.department_id",
-                """
-                SELECT {keys}, count(*) AS disposals,
-                       count(*) FILTER (WHERE s.end_action = 'send_check'
-                                          AND s2.end_action = 'check_fail') AS reworked
-                FROM seg s JOIN cand c USING (case_id)
-                LEFT JOIN seg s2 ON s2.seg_id = s.end_id
-                WHERE s.start_action = 'dispose' AND s.start_at >= $start AND s.start_at < $end
-                GROUP BY {sets}
-                """,
-            ),
-            (
-                "e.department_id",
-                """
-                SELECT {keys}, count(e.satisfaction) AS rated,
-                       count(*) FILTER (WHERE e.satisfaction = 'satisfied') AS satisfied,
-                       count(*) FILTER (WHERE e.satisfaction = 'basically_satisfied')
-                           AS basically_satisfied
-                FROM ev e JOIN cand c USING (case_id)
-                WHERE e.action = 'callback' AND e.event_at >= $start AND e.event_at < $end
-                GROUP BY {sets}
-                """,
-            ),
-            (
-                None,  # filing has no department yet
-                """
-                SELECT {keys}, count(DISTINCT e.case_id) AS filed
-                FROM ev e JOIN cand c USING (case_id)
-                WHERE e.action = 'file' AND e.event_at >= $start AND e.event_at < $end
-                GROUP BY {sets}
-                """,
-            ),
+        # Disposals (返工) and filings (立案): their two kinds are adjacent. A filing's user and
+        # whether the case was voided by the end are kept for the shift supervisors' counts.
+        self.con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _territory AS
+            SELECT kind, department_id, subdistrict_id, community_id,
+                   coalesce(reworked_at < $end, FALSE) AS reworked,
+                   coalesce(prev_file_at >= $start, FALSE) AS refiled,
+                   CASE WHEN kind = {KIND["filing"]} THEN actor END AS actor,
+                   CASE WHEN kind = {KIND["filing"]} THEN coalesce(void_at < $end, FALSE) END
+                       AS voided,
+                   count(*) AS n
+            FROM steps
+            WHERE kind BETWEEN {KIND["disposal"]} AND {KIND["filing"]}
+              AND start_at >= $start AND start_at < $end
+            GROUP BY ALL
+            """,
+            p,
         )
-        for dept_key, template in blocks:
-            self._merge_sets(out, template, dept_key, p)
+        # Callbacks: per place and rating (the callback's department), and per user.
+        self.con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE _callbacks AS
+            SELECT department_id, subdistrict_id, community_id, satisfaction, actor_user_id,
+                   GROUPING(actor_user_id) AS by_place, count(*) AS n
+            FROM callbacks WHERE event_at >= $start AND event_at < $end
+            GROUP BY GROUPING SETS ((department_id, subdistrict_id, community_id, satisfaction),
+                                   (actor_user_id))
+            """,
+            p,
+        )
+        # Disposal tasks: the due block and the closing block share their subjects. The closing
+        # counts are per case (and department): a task that is its department's only task of the
+        # case is its own case; the others are grouped by case first.
+        tasks = f"""
+            FROM (
+                SELECT department_id, subdistrict_id, community_id, count(*) AS n,
+                       sum(completed::INTEGER) AS n_done, sum(on_time::INTEGER) AS n_on_time,
+                       CASE WHEN shared_case IS NULL THEN count(*) ELSE 1 END AS n_cases,
+                       CASE WHEN shared_case IS NULL THEN sum(closed::INTEGER)
+                            ELSE max(closed::INTEGER) END AS n_closed,
+                       CASE WHEN shared_case IS NULL THEN sum((closed AND on_time)::INTEGER)
+                            ELSE max(closed::INTEGER) * min(on_time::INTEGER) END
+                           AS n_closed_on_time
+                FROM (
+                    SELECT *, CASE WHEN department_tasks > 1 THEN case_id END AS shared_case
+                    FROM ({_due_sql(self.settings)})
+                )
+                GROUP BY department_id, subdistrict_id, community_id, shared_case
+            )
+        """
+        blocks = [
+            self._place_block(
+                tasks,
+                {
+                    "due_disposal": "sum(n)",
+                    "disposed": "sum(n_done)",
+                    "disposed_on_time": "sum(n_on_time)",
+                    "overdue": "sum(n - n_on_time)",
+                    "due_closing": "sum(n_cases)",
+                    "closed": "sum(n_closed)",
+                    "closed_on_time": "sum(n_closed_on_time)",
+                },
+                with_department=True,
+            ),
+            self._place_block(
+                f"FROM _territory WHERE kind = {KIND['disposal']}",
+                {"disposals": "sum(n)", "reworked": "sum(n) FILTER (WHERE reworked)"},
+                with_department=True,
+            ),
+            # A case filed twice in the period counts once (``refiled``: an earlier filing).
+            self._place_block(
+                f"FROM _territory WHERE kind = {KIND['filing']}",
+                {"filed": "sum(n) FILTER (WHERE NOT refiled)"},
+                with_department=False,
+            ),
+            self._place_block(
+                "FROM _callbacks WHERE by_place = 1",
+                {
+                    "rated": "sum(n) FILTER (WHERE satisfaction IS NOT NULL)",
+                    "satisfied": "sum(n) FILTER (WHERE satisfaction = 'satisfied')",
+                    "basically_satisfied": (
+                        "sum(n) FILTER (WHERE satisfaction = 'basically_satisfied')"
+                    ),
+                },
+                with_department=True,
+            ),
+        ]
+        if people:
+            blocks += self._actor_blocks()
+        self._collect(out, blocks, p)
+        factor = float(self.settings.hotline.basically_satisfied_factor)
         for subjects in out.by.values():
             for counts in subjects.values():
                 if "rated" in counts:
                     counts["satisfaction_points"] = counts.get(
                         "satisfied", 0
                     ) + factor * counts.get("basically_satisfied", 0)
-        if people:
-            self._actor_counts(out, p, grace)
         return out
 
-    def _actor_counts(self, out: KpiCounts, p: dict[str, Any], grace: int) -> None:
+    def _actor_blocks(self) -> list[str]:
         """Inspector, intake, shift-supervisor and dispatcher counts, keyed by user id.
 
         Every user's counts go into the dimension ``actor``; the service files each user under
-        the subject of their role.
+        the subject of their role. One pass over every segment started in the period, grouped
+        by user, kind and on time, with the dispatches returned by the end and the filings
+        voided by the end (``_territory``); the callbacks (``_callbacks``); the inspectors'
+        reports and their beats.
         """
-        on_time = f"(prev_deadline IS NULL OR start_at <= prev_deadline + INTERVAL {grace} MINUTE)"
-        self._merge(
-            out,
-            "actor",
-            f"""
-            SELECT s.actor AS k,
-                count(*) FILTER (WHERE start_action IN ('verify_found', 'verify_not_found',
-                                 'self_handle') AND prev_step = 'verify') AS verifications,
-                count(*) FILTER (WHERE start_action IN ('verify_found', 'verify_not_found',
-                                 'self_handle') AND prev_step = 'verify' AND {on_time})
-                    AS verified_on_time,
-                count(*) FILTER (WHERE start_action IN ('check_pass', 'check_fail')) AS checks,
-                count(*) FILTER (WHERE start_action IN ('check_pass', 'check_fail')
-                                 AND {on_time}) AS checked_on_time,
-                count(*) FILTER (WHERE start_action = 'send_verify'
-                                 AND prev_step = 'send_verify') AS verify_sends,
-                count(*) FILTER (WHERE start_action = 'send_verify'
-                                 AND prev_step = 'send_verify' AND {on_time})
-                    AS verify_sends_on_time,
-                count(*) FILTER (WHERE start_action = 'send_check') AS check_sends,
-                count(*) FILTER (WHERE start_action = 'send_check' AND {on_time})
-                    AS check_sends_on_time,
-                count(*) FILTER (WHERE start_action = 'file') AS filings,
-                count(*) FILTER (WHERE start_action = 'file' AND {on_time}) AS filed_on_time,
-                count(*) FILTER (WHERE start_action = 'file' AND m.void_at IS NULL)
-                    AS filed_not_voided,
-                count(*) FILTER (WHERE start_action = 'close') AS closings,
-                count(*) FILTER (WHERE start_action = 'close' AND {on_time}) AS closings_on_time,
-                count(*) FILTER (WHERE start_action = 'dispatch') AS dispatches,
-                count(*) FILTER (WHERE start_action = 'dispatch' AND {on_time})
-                    AS dispatched_on_time,
-                count(*) FILTER (WHERE start_action = 'dispatch'
-                                 AND coalesce(end_action, '') <> 'approve_return')
-                    AS dispatched_correctly
-            FROM seg s JOIN marks m USING (case_id)
-            WHERE s.actor IS NOT NULL AND s.start_at >= $start AND s.start_at < $end
-            GROUP BY k
-            """,
-            p,
-        )
-        self._merge(
-            out,
-            "actor",
-            """
-            SELECT actor_user_id AS k, count(*) AS callbacks FROM ev
-            WHERE action = 'callback' AND actor_user_id IS NOT NULL
-              AND event_at >= $start AND event_at < $end
-            GROUP BY k
-            """,
-            p,
-        )
+        grace = int(self.settings.on_time.grace_minutes)
+
+        def of(*kinds: str, on_time: bool = False) -> str:
+            codes = ", ".join(str(KIND[k]) for k in kinds)
+            cond = " AND s.on_time" if on_time else ""
+            return f"coalesce(sum(s.n) FILTER (WHERE s.kind IN ({codes}){cond}), 0)"
+
+        checks = ("check_pass", "check_fail")
+        people = {
+            "verifications": of("verification"),
+            "verified_on_time": of("verification", on_time=True),
+            "checks": of(*checks),
+            "checked_on_time": of(*checks, on_time=True),
+            "verify_sends": of("verify_send"),
+            "verify_sends_on_time": of("verify_send", on_time=True),
+            "check_sends": of("check_send"),
+            "check_sends_on_time": of("check_send", on_time=True),
+            "filings": of("filing"),
+            "filed_on_time": of("filing", on_time=True),
+            "filed_not_voided": f"{of('filing')} - coalesce(any_value(v.n), 0)",
+            "closings": of("closing"),
+            "closings_on_time": of("closing", on_time=True),
+            "dispatches": of("dispatch"),
+            "dispatched_on_time": of("dispatch", on_time=True),
+            "dispatched_correctly": f"{of('dispatch')} - coalesce(any_value(r.n), 0)",
+        }
         pending = "TRUE" if not self.settings.pending_reports_leave_denominator else "decided"
-        self._merge(
-            out,
-            "actor",
-            f"""
-            SELECT k, count(*) FILTER (WHERE {pending}) AS reports,
-                   count(*) FILTER (WHERE valid) AS valid_reports
-            FROM (
-                SELECT e.actor_user_id AS k,
-                       (m.file_at IS NOT NULL OR m.close_at IS NOT NULL) AND m.void_at IS NULL
-                           AS valid,
-                       valid OR m.void_at IS NOT NULL OR m.refused_at IS NOT NULL AS decided
-                FROM ev e JOIN marks m USING (case_id)
-                WHERE e.action = 'report' AND e.actor_role = 'inspector'
-                  AND e.actor_user_id IS NOT NULL AND e.event_at >= $start AND e.event_at < $end
-            ) GROUP BY k
-            """,
-            p,
+        reports = _counts_map(
+            {
+                "reports": f"sum(n) FILTER (WHERE {pending})",
+                "valid_reports": "sum(n) FILTER (WHERE valid)",
+            }
         )
-        self._merge(
-            out,
-            "actor",
+        inspector = KIND["inspector_report"]
+        public = _sql_list(PUBLIC_CHANNEL_VALUES)
+        return [
             f"""
-            WITH reported AS (
-                SELECT e.case_id, e.actor_user_id, e.actor_role, c.cell_code, c.channel
-                FROM ev e JOIN cand c USING (case_id)
-                WHERE e.action = 'report' AND e.event_at >= $start AND e.event_at < $end
-            ),
-            beats AS (
-                SELECT DISTINCT actor_user_id AS k, cell_code FROM reported
-                WHERE actor_role = 'inspector' AND actor_user_id IS NOT NULL
-                  AND cell_code IS NOT NULL
-            ),
-            filed AS (
-                SELECT r.* FROM reported r JOIN marks m USING (case_id)
-                WHERE m.file_at IS NOT NULL AND m.void_at IS NULL
+            WITH s AS (
+                SELECT actor, kind, late <= {grace} AS on_time, count(*) AS n
+                FROM steps
+                WHERE start_at >= $start AND start_at < $end AND actor IS NOT NULL
+                GROUP BY ALL
+            ), r AS (
+                SELECT actor, count(*) AS n FROM steps
+                WHERE kind = {KIND["dispatch"]} AND start_at >= $start AND start_at < $end
+                  AND actor IS NOT NULL AND returned_at < $end
+                GROUP BY actor
+            ), v AS (
+                SELECT actor, sum(n) AS n FROM _territory
+                WHERE kind = {KIND["filing"]} AND voided AND actor IS NOT NULL GROUP BY actor
             )
-            SELECT b.k, count(*) AS beat_filed,
-                   count(*) FILTER (WHERE f.channel IN {_sql_list(PUBLIC_CHANNEL_VALUES)})
-                       AS missed
+            SELECT 'actor' AS dim, s.actor AS k, {_counts_map(people)} AS m
+            FROM s LEFT JOIN r ON r.actor = s.actor LEFT JOIN v ON v.actor = s.actor
+            GROUP BY s.actor
+            """,
+            f"""
+            SELECT 'actor' AS dim, actor_user_id AS k, {_counts_map({"callbacks": "sum(n)"})} AS m
+            FROM _callbacks WHERE by_place = 0 AND actor_user_id IS NOT NULL
+            GROUP BY actor_user_id
+            """,
+            # Inspectors' reports: valid and decided by the end (pending ones may leave the base).
+            f"""
+            SELECT 'actor' AS dim, actor AS k, {reports} AS m
+            FROM (
+                SELECT actor,
+                       coalesce(least(file_at, close_at) < $end
+                                AND coalesce(void_at >= $end, TRUE), FALSE) AS valid,
+                       coalesce(least(file_at, close_at, void_at, refused_at) < $end, FALSE)
+                           AS decided,
+                       count(*) AS n
+                FROM steps
+                WHERE kind = {inspector} AND start_at >= $start AND start_at < $end
+                  AND actor IS NOT NULL
+                GROUP BY ALL
+            )
+            GROUP BY actor
+            """,
+            # 漏报: the cells an inspector reported from in the period (the beat: each inspector's
+            # first report from a cell in the period), and the reports filed (not voided) there.
+            f"""
+            WITH filed AS (
+                SELECT cell_code, count(*) AS n,
+                       count(*) FILTER (WHERE channel IN {public}) AS n_public
+                FROM steps
+                WHERE kind BETWEEN {KIND["inspector_report"]} AND {KIND["other_report"]}
+                  AND start_at >= $start AND start_at < $end AND cell_code IS NOT NULL
+                  AND file_at < $end AND coalesce(void_at >= $end, TRUE)
+                GROUP BY cell_code
+            ), beats AS (
+                SELECT actor AS k, cell_code FROM steps
+                WHERE kind = {inspector} AND start_at >= $start AND start_at < $end
+                  AND actor IS NOT NULL AND cell_code IS NOT NULL
+                  AND coalesce(prev_beat_at < $start, TRUE)
+            )
+            SELECT 'actor' AS dim, b.k,
+                   {_counts_map({"beat_filed": "sum(f.n)", "missed": "sum(f.n_public)"})} AS m
             FROM beats b JOIN filed f ON f.cell_code = b.cell_code
             GROUP BY b.k
             """,
-            p,
-        )
+        ]
 
     # -- the 12345 three rates --------------------------------------------------------------
 
     def hotline_counts(self, period: Period) -> dict[str, dict[int | None, Counts]]:
         """Counts of the three rates over hotline cases closed in ``period``, city and per dept."""
-        start, end = self._window_for(period)
-        self._build_marks(end, "hmarks")
+        start, end = period.utc_naive()
         cfg = self.settings.hotline
         channels = _sql_list(c.value for c in cfg.channels)
         solved = {
@@ -885,43 +1177,62 @@ class Engine:
             SolvedRule.CLOSED_AND_SATISFIED: "m.rating IN ('satisfied', 'basically_satisfied')",
             SolvedRule.CLOSED: "TRUE",
         }[cfg.solved_rule]
-        result: dict[str, dict[int | None, Counts]] = {}
-        for dim, key in (("city", "0"), ("department", "m.close_dept")):
-            names, rows = self._rows(
-                f"""
-                SELECT {key} AS k, count(*) AS owed,
-                       count(*) FILTER (WHERE m.callbacks > 0) AS contacted,
-                       count(*) FILTER (WHERE {solved}) AS solved,
-                       count(m.rating) AS rated,
-                       count(*) FILTER (WHERE m.rating = 'satisfied') AS satisfied,
-                       count(*) FILTER (WHERE m.rating = 'basically_satisfied')
-                           AS basically_satisfied
-                FROM hmarks m JOIN cand c USING (case_id)
-                WHERE c.channel IN {channels} AND m.close_at >= $start AND m.close_at < $end
-                GROUP BY k
-                """,
-                {"start": start, "end": end},
+        # The cases first closed in the period (every close event of such a case is at or after
+        # its first one), the department of that closing, and their callbacks before the end.
+        counts = f"""
+            count(*) AS owed, count(*) FILTER (WHERE m.callbacks > 0) AS contacted,
+            count(*) FILTER (WHERE {solved}) AS solved, count(m.rating) AS rated,
+            count(*) FILTER (WHERE m.rating = 'satisfied') AS satisfied,
+            count(*) FILTER (WHERE m.rating = 'basically_satisfied') AS basically_satisfied
+        """
+        names, rows = self._rows(
+            f"""
+            WITH owed AS (
+                SELECT case_id, arg_min(department_id, seg_id) AS close_dept
+                FROM steps
+                WHERE kind = {KIND["closing"]} AND start_at >= $start AND start_at < $end
+                  AND close_at >= $start AND close_at < $end AND channel IN {channels}
+                GROUP BY case_id
+            ), cb AS (
+                SELECT case_id, count(*) AS callbacks, arg_max(satisfaction, id) AS rating
+                FROM callbacks
+                WHERE close_at >= $start AND close_at < $end AND event_at < $end
+                  AND channel IN {channels}
+                GROUP BY case_id
+            ), m AS (
+                SELECT o.close_dept, coalesce(cb.callbacks, 0) AS callbacks, cb.rating
+                FROM owed o LEFT JOIN cb USING (case_id)
             )
-            result[dim] = {
-                (None if r[0] is None else int(r[0])): {
-                    n: float(v or 0) for n, v in zip(names[1:], r[1:], strict=True)
-                }
-                for r in rows
+            SELECT 'city' AS dim, 0 AS k, {counts} FROM m GROUP BY dim, k
+            UNION ALL
+            SELECT 'department' AS dim, close_dept AS k, {counts} FROM m GROUP BY dim, k
+            """,
+            {"start": start, "end": end},
+        )
+        result: dict[str, dict[int | None, Counts]] = {"city": {}, "department": {}}
+        for row in rows:
+            result[row[0]][None if row[1] is None else int(row[1])] = {
+                n: float(v or 0) for n, v in zip(names[2:], row[2:], strict=True)
             }
         return result
 
     # -- lists for the report ---------------------------------------------------------------
 
     def report_lists(self, period: Period) -> ReportLists:
-        start, end = self._ensure(period)
+        start, end = period.utc_naive()
         p = {"start": start, "end": end}
         rc = self.settings.report
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE due AS {_due_sql(self.settings)}", p)
         self.con.execute(
-            """
+            f"""
             CREATE OR REPLACE TEMP TABLE filed_now AS
-            SELECT DISTINCT c.case_id, c.code, c.minor_id, c.cell_code, c.subdistrict_id
-            FROM ev e JOIN cand c USING (case_id)
-            WHERE e.action = 'file' AND e.event_at >= $start AND e.event_at < $end
+            WITH f AS (
+                SELECT DISTINCT case_id, minor_id, cell_code, subdistrict_id
+                FROM steps
+                WHERE kind = {KIND["filing"]} AND start_at >= $start AND start_at < $end
+            )
+            SELECT f.case_id, c.code, f.minor_id, f.cell_code, f.subdistrict_id
+            FROM f JOIN cases c ON c.id = f.case_id
             """,
             p,
         )
@@ -956,10 +1267,11 @@ class Engine:
         ).fetchall()
         overdue_total = self.con.execute("SELECT count(*) FROM due WHERE NOT on_time").fetchone()
         overdue = self.con.execute(
-            """SELECT d.case_id, c.code, d.department_id, d.dl0,
+            """WITH late AS (SELECT * FROM due WHERE NOT on_time)
+               SELECT d.case_id, c.code, d.department_id, d.dl0,
                       CASE WHEN d.completed THEN d.end_at END
-               FROM due d JOIN cand c USING (case_id)
-               WHERE NOT d.on_time ORDER BY d.dl0, c.code, d.case_id LIMIT $n""",
+               FROM late d JOIN cases c ON c.id = d.case_id
+               ORDER BY d.dl0, c.code, d.case_id LIMIT $n""",
             {"n": rc.overdue_rows},
         ).fetchall()
         return ReportLists(
@@ -977,10 +1289,12 @@ class Engine:
 
     def closed_cases(self, period: Period) -> list[tuple[int, int | None]]:
         """(case id, department of the closing event) for cases closed in ``period``."""
-        start, end = self._ensure(period)
+        start, end = period.utc_naive()
         rows = self.con.execute(
-            """SELECT case_id, close_dept FROM marks
-               WHERE close_at >= $start AND close_at < $end ORDER BY case_id""",
+            f"""SELECT case_id, arg_min(department_id, seg_id) FROM steps
+               WHERE kind = {KIND["closing"]} AND start_at >= $start AND start_at < $end
+                 AND close_at >= $start AND close_at < $end
+               GROUP BY case_id ORDER BY case_id""",
             {"start": start, "end": end},
         ).fetchall()
         return [(int(c), None if d is None else int(d)) for c, d in rows]
@@ -995,13 +1309,18 @@ def _naive(*instants: dt.datetime) -> tuple[dt.datetime, ...]:
 
 __all__ = [
     "BOUNDARY_ACTIONS",
+    "CALLBACK_COLUMNS",
     "CASE_COLUMNS",
     "DIMENSIONS",
     "EVENT_COLUMNS",
+    "STEP_COLUMNS",
     "Engine",
     "KpiCounts",
     "OverdueRow",
     "ReportLists",
+    "derive",
+    "derive_parquet",
     "export_parquet",
     "load_database_window",
+    "write_derived",
 ]

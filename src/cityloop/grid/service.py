@@ -299,9 +299,7 @@ def _find(grids: Sequence[LoadedGrid], lon: float, lat: float) -> tuple[LoadedGr
     return None
 
 
-def locate_all(
-    grids: Sequence[LoadedGrid], lons: FloatArray, lats: FloatArray
-) -> list[str | None]:
+def locate_all(grids: Sequence[LoadedGrid], lons: FloatArray, lats: FloatArray) -> list[str | None]:
     """The cell code of each WGS-84 point, or None (vectorised; bulk import uses it)."""
     out: list[str | None] = [None] * len(lons)
     todo = np.ones(len(lons), dtype=bool)
