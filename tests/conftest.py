@@ -135,6 +135,17 @@ def fresh_database_url(
 
 
 @pytest.fixture
+def fresh_db(fresh_database_url: str) -> Iterator[Database]:
+    """A migrated, empty database that commits for real (threads, exports, own connections)."""
+    database = Database.from_url(fresh_database_url)
+    upgrade(database.engine)
+    try:
+        yield database
+    finally:
+        database.engine.dispose()
+
+
+@pytest.fixture
 def world(db: Database) -> World:
     return build_world(db)
 

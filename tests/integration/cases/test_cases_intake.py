@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,7 +19,6 @@ from cityloop.cases.intake import IntakeQueue
 from cityloop.cases.models import Case, CaseEvent
 from cityloop.cases.schemas import CaseCreate, Location
 from cityloop.db.engine import Database
-from cityloop.db.migrate import upgrade
 from cityloop.db.rows import insert_new
 from cityloop.errors import InvalidInput
 from cityloop.grid.coords import CoordSystem
@@ -123,21 +122,10 @@ def test_a_duplicate_key_is_sqlalchemys_integrity_error(world: World, db: Databa
         )
 
 
-@pytest.fixture
-def real_db(fresh_database_url: str) -> Iterator[Database]:
-    """A database the intake thread commits to for real (its own connections)."""
-    database = Database.from_url(fresh_database_url)
-    upgrade(database.engine)
-    try:
-        yield database
-    finally:
-        database.engine.dispose()
-
-
 def test_concurrent_api_reports_share_commits_and_each_gets_its_own_answer(
-    real_db: Database, monkeypatch: pytest.MonkeyPatch
+    fresh_db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    world = build_world(real_db)
+    world = build_world(fresh_db)
     sizes: list[int] = []
     real_report_many = cases.report_many
 
@@ -146,7 +134,7 @@ def test_concurrent_api_reports_share_commits_and_each_gets_its_own_answer(
         return real_report_many(uow, requests, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(cases, "report_many", counting)
-    queue = IntakeQueue(real_db, idle_seconds=0.5)
+    queue = IntakeQueue(fresh_db, idle_seconds=0.5)
 
     async def burst() -> list[cases.Reported | BaseException]:
         jobs = [queue.report(world.intake, hotline(n), f"burst-{n}") for n in range(40)]
@@ -167,7 +155,7 @@ def test_concurrent_api_reports_share_commits_and_each_gets_its_own_answer(
     first = made[0]
     assert isinstance(first, cases.Reported) and retry.id == first.id
     assert sum(sizes) == 42 and max(sizes) > 1  # batches formed while the writer was busy
-    with real_db.uow().read() as uow:
+    with fresh_db.uow().read() as uow:
         count = uow.session.scalar(select(func.count()).select_from(Case))
         codes = uow.session.scalars(select(Case.code)).all()
     assert count == 40 and len(set(codes)) == 40

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ from cityloop.catalog.models import FilingStandard, MajorClass, MinorClass
 from cityloop.catalog.schemas import ImportReport
 from cityloop.catalog.workbook import COLUMNS, WorkbookRejected, read_workbook
 from cityloop.db.engine import Database
-from cityloop.db.migrate import upgrade
 from cityloop.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from cityloop.org import service as org
 from cityloop.org.domain import SYSTEM_ACTOR, DepartmentKind
@@ -281,16 +279,6 @@ def test_the_unit_mapping_is_configuration(db: Database) -> None:
 
 
 # --- export ---------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def fresh_db(fresh_database_url: str) -> Iterator[Database]:
-    database = Database.from_url(fresh_database_url)
-    upgrade(database.engine)
-    try:
-        yield database
-    finally:
-        database.engine.dispose()
 
 
 def test_export_then_import_into_a_fresh_database_reproduces_the_catalog(
