@@ -317,9 +317,6 @@ def _serial_upsert(insert: Any) -> Any:
 # found without rebuilding the construct on every report.
 _SERIAL_UPSERT = {"postgresql": _serial_upsert(pg_insert), "sqlite": _serial_upsert(sqlite_insert)}
 _BY_IDEMPOTENCY_KEY = select(Case).where(Case.idempotency_key == bindparam("key"))
-_ID_BY_IDEMPOTENCY_KEY = select(Case.__table__.c.id).where(
-    Case.__table__.c.idempotency_key == bindparam("key")
-)
 
 
 def _next_code(session: Session, day: dt.date, prefix: str) -> str:
@@ -505,12 +502,8 @@ def _existing(
     """The case an idempotency key already made, as a repeat's answer."""
     if idempotency_key is None:
         return None
-    # A plain Core probe first: nearly every key is new, and the ORM select costs more.
-    seen = session.connection().execute(_ID_BY_IDEMPOTENCY_KEY, {"key": idempotency_key})
-    if seen.first() is None:
-        return None
     existing = session.scalar(_BY_IDEMPOTENCY_KEY, {"key": idempotency_key})
-    if existing is None:  # pragma: no cover - deleted between the two reads: never happens
+    if existing is None:
         return None
     return _reported(session, actor, existing, load_context(session), now, False)
 
