@@ -165,6 +165,9 @@ STEP_COLUMNS: tuple[tuple[str, str], ...] = (
     ("subdistrict_id", "BIGINT"),
     ("community_id", "BIGINT"),
     ("cell_code", "VARCHAR"),
+    # The cell as a number (the cell codes' order in this derivation, from 1): the beats of
+    # the inspectors join reports on it instead of on the code's text.
+    ("cell_key", "INTEGER"),
     ("minor_id", "BIGINT"),
     ("inspector_id", "BIGINT"),
 )
@@ -191,6 +194,17 @@ KIND: dict[str, int] = {
 }
 """``steps.kind``: the counting class of a segment's boundary. Kinds read together are adjacent
 (disposal and filing; the two reports), so a pass selects them with one range."""
+
+PEOPLE_KINDS = (
+    "verification",
+    "check_pass",
+    "check_fail",
+    "verify_send",
+    "check_send",
+    "closing",
+    "dispatch",
+)
+"""The kinds counted per user by their own pass (filings come with the territories' pass)."""
 
 CALLBACK_COLUMNS: tuple[tuple[str, str], ...] = (
     ("id", "BIGINT"),
@@ -365,9 +379,11 @@ SELECT s.case_id, s.seg_id, s.step, coalesce(s.step = 'dispose', FALSE) AS task,
        CASE WHEN s.end_action = 'approve_return' THEN s.end_at END AS returned_at,
        r.end_at AS reworked_at, s.prev_file_at, b.prev_beat_at, s.file_at, s.close_at,
        s.void_at, s.refused_at,
-       c.channel, c.subdistrict_id, c.community_id, c.cell_code, c.minor_id, c.inspector_id
+       c.channel, c.subdistrict_id, c.community_id, c.cell_code, k.cell_key, c.minor_id,
+       c.inspector_id
 FROM _derive_seg s
 JOIN cases c ON c.id = s.case_id
+LEFT JOIN _derive_cells k ON k.cell_code = c.cell_code
 LEFT JOIN (
     SELECT seg_id, end_at FROM _derive_seg
     WHERE start_action = 'send_check' AND end_action = 'check_fail'
@@ -391,6 +407,13 @@ SELECT e.id AS seg_id,
 FROM events e JOIN cases c ON c.id = e.case_id
 WHERE e.action = 'report' AND e.actor_role = 'inspector' AND e.actor_user_id IS NOT NULL
   AND c.cell_code IS NOT NULL
+"""
+
+# Before the ranges: every cell code and its number.
+_DERIVE_CELLS = """
+CREATE OR REPLACE TEMP TABLE _derive_cells AS
+SELECT cell_code, (row_number() OVER (ORDER BY cell_code))::INTEGER AS cell_key
+FROM (SELECT DISTINCT cell_code FROM cases WHERE cell_code IS NOT NULL)
 """
 
 _DERIVE_CALLBACKS = f"""
@@ -422,6 +445,7 @@ def derive(
         con.execute(f"CREATE OR REPLACE TABLE {name} ({ddl})")
     row = con.execute("SELECT min(id), max(id) FROM cases").fetchone()
     con.execute(_DERIVE_BEATS)
+    con.execute(_DERIVE_CELLS)
     if row is not None and row[0] is not None:
         lo_all, hi_all = int(row[0]), int(row[1])
         for lo in range(lo_all, hi_all + 1, chunk_cases):
@@ -433,6 +457,7 @@ def derive(
         con.execute("DROP TABLE IF EXISTS _derive_ev")
         con.execute("DROP TABLE IF EXISTS _derive_seg")
     con.execute("DROP TABLE IF EXISTS _derive_beats")
+    con.execute("DROP TABLE IF EXISTS _derive_cells")
     counts = {}
     for name in (steps, callbacks):
         got = con.execute(f"SELECT count(*) FROM {name}").fetchone()
@@ -488,6 +513,16 @@ def _steps_view(directory: Path) -> str:
         f"SELECT {cols} FROM read_parquet('{pattern}', hive_partitioning = true, "
         f"hive_types = {{{types}}})"
     )
+
+
+def _step_files(directory: Path) -> dict[tuple[bool, int], list[Path]]:
+    """An export's ``steps`` files by (task, kind), read from their hive paths."""
+    files: dict[tuple[bool, int], list[Path]] = {}
+    for path in sorted(directory.glob("steps/task=*/kind=*/*.parquet")):
+        task = path.parent.parent.name.removeprefix("task=") == "true"
+        kind = int(path.parent.name.removeprefix("kind="))
+        files.setdefault((task, kind), []).append(path)
+    return files
 
 
 def _source_views(con: duckdb.DuckDBPyConnection, directory: Path) -> None:
@@ -737,7 +772,7 @@ _TASK_COLUMNS = (
 )
 
 
-def _due_sql(settings: EvaluationSettings) -> str:
+def _due_sql(settings: EvaluationSettings, source: str = "steps") -> str:
     """Disposal tasks due in [$start, $end), as of $end, with their outcome.
 
     Columns: case_id, department_id, subdistrict_id, community_id, dl0 (the deadline in force,
@@ -752,10 +787,10 @@ def _due_sql(settings: EvaluationSettings) -> str:
     )
     return f"""
     WITH t AS (
-        SELECT {_TASK_COLUMNS} FROM steps
+        SELECT {_TASK_COLUMNS} FROM {source}
         WHERE task AND start_at >= $start AND start_at < $end
         UNION ALL
-        SELECT {_TASK_COLUMNS} FROM steps
+        SELECT {_TASK_COLUMNS} FROM {source}
         WHERE task AND start_at < $start
           AND due_bound >= $start - INTERVAL {grace} MINUTE
     ), a AS (
@@ -816,10 +851,17 @@ class Engine:
     and groups it first by small codes; the per-subject counts come from that small result.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, settings: EvaluationSettings) -> None:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        settings: EvaluationSettings,
+        step_files: dict[tuple[bool, int], list[Path]] | None = None,
+    ) -> None:
         self.con = con
         self.settings = settings
         self._window: tuple[dt.datetime, dt.datetime] | None = None
+        # A columnar export's ``steps`` files by (task, kind); None: ``steps`` is a table.
+        self._step_files = step_files
 
     # -- construction -----------------------------------------------------------------------
 
@@ -879,16 +921,16 @@ class Engine:
         if threads is not None:
             con.execute(f"SET threads = {int(threads)}")
         _source_views(con, directory)
-        if _has_derived(con, directory):
-            con.execute(f"CREATE VIEW steps AS {_steps_view(directory)}")
-            callbacks = _quote_path(directory / "callbacks.parquet")
-            con.execute(f"CREATE VIEW callbacks AS SELECT * FROM read_parquet('{callbacks}')")
-            # Read the footers now (into the metadata cache): no row group matches.
-            for name, column in (("steps", "start_at"), ("callbacks", "event_at")):
-                con.execute(f"SELECT count(*) FROM {name} WHERE {column} < TIMESTAMP '0001-01-02'")
-        else:
+        if not _has_derived(con, directory):
             derive(con)
-        return cls(con, settings)
+            return cls(con, settings)
+        con.execute(f"CREATE VIEW steps AS {_steps_view(directory)}")
+        callbacks = _quote_path(directory / "callbacks.parquet")
+        con.execute(f"CREATE VIEW callbacks AS SELECT * FROM read_parquet('{callbacks}')")
+        # Read the footers now (into the metadata cache): no row group matches.
+        for name, column in (("steps", "start_at"), ("callbacks", "event_at")):
+            con.execute(f"SELECT count(*) FROM {name} WHERE {column} < TIMESTAMP '0001-01-02'")
+        return cls(con, settings, _step_files(directory))
 
     # -- periods ----------------------------------------------------------------------------
 
@@ -898,6 +940,31 @@ class Engine:
         The derived relations need no per-window work: each period reads its own slice.
         """
         self._window = (lo, hi)
+
+    def _steps(self, *kinds: str, task: bool | None = None) -> str:
+        """A FROM source of the ``steps`` rows of ``kinds`` (all kinds if none), and of ``task``
+        if given.
+
+        Over an export it names exactly those files (no directory listing, no partition
+        filter per query: each pass opens only its own files); over a table it filters it.
+        """
+        codes = {KIND[k] for k in kinds} if kinds else set(KIND.values())
+        if self._step_files is None:
+            conds = [f"kind IN ({', '.join(str(c) for c in sorted(codes))})"]
+            if task is not None:
+                conds.append("task" if task else "NOT task")
+            return f"(SELECT * FROM steps WHERE {' AND '.join(conds)})"
+        files = [
+            path
+            for (is_task, kind), paths in sorted(self._step_files.items())
+            if kind in codes and (task is None or is_task == task)
+            for path in paths
+        ]
+        if not files:
+            return "(SELECT * FROM steps WHERE FALSE)"
+        names = ", ".join(f"'{_quote_path(f)}'" for f in files)
+        types = ", ".join(f"'{n}': '{t}'" for n, t in PARTITION_KEYS)
+        return f"read_parquet([{names}], hive_partitioning = true, hive_types = {{{types}}})"
 
     # -- counts -----------------------------------------------------------------------------
 
@@ -954,6 +1021,7 @@ class Engine:
         """
         start, end = period.utc_naive()
         p = {"start": start, "end": end}
+        grace = int(self.settings.on_time.grace_minutes)
         out = KpiCounts(period)
         # Disposals (返工) and filings (立案): their two kinds are adjacent. A filing's user and
         # whether the case was voided by the end are kept for the shift supervisors' counts.
@@ -966,10 +1034,10 @@ class Engine:
                    CASE WHEN kind = {KIND["filing"]} THEN actor END AS actor,
                    CASE WHEN kind = {KIND["filing"]} THEN coalesce(void_at < $end, FALSE) END
                        AS voided,
+                   CASE WHEN kind = {KIND["filing"]} THEN late <= {grace} END AS on_time,
                    count(*) AS n
-            FROM steps
-            WHERE kind BETWEEN {KIND["disposal"]} AND {KIND["filing"]}
-              AND start_at >= $start AND start_at < $end
+            FROM {self._steps("disposal", "filing")}
+            WHERE start_at >= $start AND start_at < $end
             GROUP BY ALL
             """,
             p,
@@ -1001,7 +1069,7 @@ class Engine:
                            AS n_closed_on_time
                 FROM (
                     SELECT *, CASE WHEN department_tasks > 1 THEN case_id END AS shared_case
-                    FROM ({_due_sql(self.settings)})
+                    FROM ({_due_sql(self.settings, self._steps(task=True))})
                 )
                 GROUP BY department_id, subdistrict_id, community_id, shared_case
             )
@@ -1046,6 +1114,12 @@ class Engine:
         if people:
             blocks += self._actor_blocks()
         self._collect(out, blocks, p)
+        if people:
+            # Every user with a count has the people pass's whole set (a user seen only by
+            # another pass, e.g. an inspector who only reported, has zeros there).
+            for counts in out.by.get("actor", {}).values():
+                for name in self._people_measures():
+                    counts.setdefault(name, 0.0)
         factor = float(self.settings.hotline.basically_satisfied_factor)
         for subjects in out.by.values():
             for counts in subjects.values():
@@ -1055,16 +1129,9 @@ class Engine:
                     ) + factor * counts.get("basically_satisfied", 0)
         return out
 
-    def _actor_blocks(self) -> list[str]:
-        """Inspector, intake, shift-supervisor and dispatcher counts, keyed by user id.
-
-        Every user's counts go into the dimension ``actor``; the service files each user under
-        the subject of their role. One pass over every segment started in the period, grouped
-        by user, kind and on time, with the dispatches returned by the end and the filings
-        voided by the end (``_territory``); the callbacks (``_callbacks``); the inspectors'
-        reports and their beats.
-        """
-        grace = int(self.settings.on_time.grace_minutes)
+    @staticmethod
+    def _people_measures() -> dict[str, str]:
+        """The per-user counts of the people pass (``s``: user, kind, on time, n), by name."""
 
         def of(*kinds: str, on_time: bool = False) -> str:
             codes = ", ".join(str(KIND[k]) for k in kinds)
@@ -1090,6 +1157,19 @@ class Engine:
             "dispatched_on_time": of("dispatch", on_time=True),
             "dispatched_correctly": f"{of('dispatch')} - coalesce(any_value(r.n), 0)",
         }
+        return people
+
+    def _actor_blocks(self) -> list[str]:
+        """Inspector, intake, shift-supervisor and dispatcher counts, keyed by user id.
+
+        Every user's counts go into the dimension ``actor``; the service files each user under
+        the subject of their role. One pass over the segments of ``PEOPLE_KINDS`` started in
+        the period, grouped by user, kind and on time, with the filings (on time, voided by the
+        end) from ``_territory`` and the dispatches returned by the end; the callbacks
+        (``_callbacks``); the inspectors' reports and their beats.
+        """
+        grace = int(self.settings.on_time.grace_minutes)
+        people = self._people_measures()
         pending = "TRUE" if not self.settings.pending_reports_leave_denominator else "decided"
         reports = _counts_map(
             {
@@ -1097,18 +1177,21 @@ class Engine:
                 "valid_reports": "sum(n) FILTER (WHERE valid)",
             }
         )
-        inspector = KIND["inspector_report"]
         public = _sql_list(PUBLIC_CHANNEL_VALUES)
         return [
             f"""
             WITH s AS (
                 SELECT actor, kind, late <= {grace} AS on_time, count(*) AS n
-                FROM steps
+                FROM {self._steps(*PEOPLE_KINDS)}
                 WHERE start_at >= $start AND start_at < $end AND actor IS NOT NULL
                 GROUP BY ALL
+                UNION ALL
+                SELECT actor, kind, on_time, sum(n) AS n FROM _territory
+                WHERE kind = {KIND["filing"]} AND actor IS NOT NULL
+                GROUP BY ALL
             ), r AS (
-                SELECT actor, count(*) AS n FROM steps
-                WHERE kind = {KIND["dispatch"]} AND start_at >= $start AND start_at < $end
+                SELECT actor, count(*) AS n FROM {self._steps("dispatch")}
+                WHERE start_at >= $start AND start_at < $end
                   AND actor IS NOT NULL AND returned_at < $end
                 GROUP BY actor
             ), v AS (
@@ -1134,9 +1217,8 @@ class Engine:
                        coalesce(least(file_at, close_at, void_at, refused_at) < $end, FALSE)
                            AS decided,
                        count(*) AS n
-                FROM steps
-                WHERE kind = {inspector} AND start_at >= $start AND start_at < $end
-                  AND actor IS NOT NULL
+                FROM {self._steps("inspector_report")}
+                WHERE start_at >= $start AND start_at < $end AND actor IS NOT NULL
                 GROUP BY ALL
             )
             GROUP BY actor
@@ -1145,22 +1227,21 @@ class Engine:
             # first report from a cell in the period), and the reports filed (not voided) there.
             f"""
             WITH filed AS (
-                SELECT cell_code, count(*) AS n,
+                SELECT cell_key, count(*) AS n,
                        count(*) FILTER (WHERE channel IN {public}) AS n_public
-                FROM steps
-                WHERE kind BETWEEN {KIND["inspector_report"]} AND {KIND["other_report"]}
-                  AND start_at >= $start AND start_at < $end AND cell_code IS NOT NULL
+                FROM {self._steps("inspector_report", "other_report")}
+                WHERE start_at >= $start AND start_at < $end AND cell_key IS NOT NULL
                   AND file_at < $end AND coalesce(void_at >= $end, TRUE)
-                GROUP BY cell_code
+                GROUP BY cell_key
             ), beats AS (
-                SELECT actor AS k, cell_code FROM steps
-                WHERE kind = {inspector} AND start_at >= $start AND start_at < $end
-                  AND actor IS NOT NULL AND cell_code IS NOT NULL
+                SELECT actor AS k, cell_key FROM {self._steps("inspector_report")}
+                WHERE start_at >= $start AND start_at < $end
+                  AND actor IS NOT NULL AND cell_key IS NOT NULL
                   AND coalesce(prev_beat_at < $start, TRUE)
             )
             SELECT 'actor' AS dim, b.k,
                    {_counts_map({"beat_filed": "sum(f.n)", "missed": "sum(f.n_public)"})} AS m
-            FROM beats b JOIN filed f ON f.cell_code = b.cell_code
+            FROM beats b JOIN filed f ON f.cell_key = b.cell_key
             GROUP BY b.k
             """,
         ]
@@ -1189,8 +1270,8 @@ class Engine:
             f"""
             WITH owed AS (
                 SELECT case_id, arg_min(department_id, seg_id) AS close_dept
-                FROM steps
-                WHERE kind = {KIND["closing"]} AND start_at >= $start AND start_at < $end
+                FROM {self._steps("closing")}
+                WHERE start_at >= $start AND start_at < $end
                   AND close_at >= $start AND close_at < $end AND channel IN {channels}
                 GROUP BY case_id
             ), cb AS (
@@ -1222,14 +1303,15 @@ class Engine:
         start, end = period.utc_naive()
         p = {"start": start, "end": end}
         rc = self.settings.report
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE due AS {_due_sql(self.settings)}", p)
+        due = _due_sql(self.settings, self._steps(task=True))
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE due AS {due}", p)
         self.con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE filed_now AS
             WITH f AS (
                 SELECT DISTINCT case_id, minor_id, cell_code, subdistrict_id
-                FROM steps
-                WHERE kind = {KIND["filing"]} AND start_at >= $start AND start_at < $end
+                FROM {self._steps("filing")}
+                WHERE start_at >= $start AND start_at < $end
             )
             SELECT f.case_id, c.code, f.minor_id, f.cell_code, f.subdistrict_id
             FROM f JOIN cases c ON c.id = f.case_id
@@ -1291,8 +1373,8 @@ class Engine:
         """(case id, department of the closing event) for cases closed in ``period``."""
         start, end = period.utc_naive()
         rows = self.con.execute(
-            f"""SELECT case_id, arg_min(department_id, seg_id) FROM steps
-               WHERE kind = {KIND["closing"]} AND start_at >= $start AND start_at < $end
+            f"""SELECT case_id, arg_min(department_id, seg_id) FROM {self._steps("closing")}
+               WHERE start_at >= $start AND start_at < $end
                  AND close_at >= $start AND close_at < $end
                GROUP BY case_id ORDER BY case_id""",
             {"start": start, "end": end},

@@ -190,6 +190,21 @@ def _periods() -> list[domain.Period]:
     return periods
 
 
+def _without_idle_users(by: dict[str, Any]) -> dict[str, Any]:
+    """Counts with the users' zero counts left out (and users left with none).
+
+    The reference counted every segment per user, so a user who only acted outside the people
+    counts (a department operator's disposals) had an entry of zeros; the engine's people pass
+    reads only the kinds it counts and gives every user it lists the whole set, zeros
+    included. The service reads a missing count as 0, so both give the same rates. Every
+    non-zero count is compared as it is."""
+    out = dict(by)
+    if "actor" in out:
+        nonzero = {k: {n: x for n, x in v.items() if x} for k, v in out["actor"].items()}
+        out["actor"] = {k: v for k, v in nonzero.items() if v}
+    return out
+
+
 SETTINGS = [
     {},
     {"on_time": {"grace_minutes": 90, "extended_counts_as_on_time": False}},
@@ -217,7 +232,7 @@ def test_derived_engine_matches_the_per_request_engine(
         old.prepare(*period.utc_naive())
         expected = old.counts(period)
         got = new.counts(period)
-        assert got.by == expected.by, period.label
+        assert _without_idle_users(got.by) == _without_idle_users(expected.by), period.label
         assert new.hotline_counts(period) == old.hotline_counts(period), period.label
         # Two modules' dataclasses: compare their fields.
         assert asdict(new.report_lists(period)) == asdict(old.report_lists(period)), period.label
