@@ -385,23 +385,27 @@ def main(argv: list[str] | None = None) -> int:
                 f"built {args.cases:,} cases and {n_events:,} events in "
                 f"{time.perf_counter() - t0:.1f} s ({directory})"
             )
-        derived = any(directory.glob("steps/*/*/*.parquet")) and any(
-            directory.glob("callbacks.parquet")
+        derived = all(
+            any(directory.glob(pattern))
+            for pattern in ("steps/*/*/*.parquet", "callbacks.parquet", "people.parquet")
         )
         if args.reuse and args.reuse_derived and derived:
             print("reusing steps.parquet and callbacks.parquet")
         else:
             t = time.perf_counter()
-            rows = derive_parquet(directory, memory_limit=args.memory_limit)
+            rows = derive_parquet(
+                directory, memory_limit=args.memory_limit, timezone=settings.timezone
+            )
             print(
-                f"derive    {time.perf_counter() - t:8.1f} s  (steps + callbacks, once per "
-                f"export: {rows['steps']:,} segments, {rows['callbacks']:,} callbacks)"
+                f"derive    {time.perf_counter() - t:8.1f} s  (steps + callbacks + people, once "
+                f"per export: {rows['steps']:,} segments, {rows['callbacks']:,} callbacks, "
+                f"{rows['people']:,} user-days)"
             )
         period = domain.month_period(args.month, settings.timezone)
         hot = domain.month_period(args.month, settings.timezone, settings.hotline.month_start_day)
 
         # Warm the OS page cache for both contenders alike.
-        for name in ("events_*", "steps/*/*/*", "callbacks"):
+        for name in ("events_*", "steps/*/*/*", "callbacks", "people"):
             duckdb.sql(f"SELECT count(*) FROM '{directory}/{name}.parquet'").fetchall()
 
         lo = min(period.start, hot.start)

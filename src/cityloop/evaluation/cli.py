@@ -119,5 +119,7 @@ def parquet_export(
     """Export the history as Parquet with the derived step segments (the engine's input)."""
     uow = open_database().uow()
     with uow.read():
-        counts = export_parquet(uow.session, out)
+        # The rollup of the people counts is by the city's days.
+        timezone = service.settings_in(uow.session).timezone
+        counts = export_parquet(uow.session, out, timezone=timezone)
     typer.echo(json.dumps(counts))

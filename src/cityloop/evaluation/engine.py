@@ -59,6 +59,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import duckdb
 import numpy as np
@@ -205,6 +206,19 @@ PEOPLE_KINDS = (
     "dispatch",
 )
 """The kinds counted per user by their own pass (filings come with the territories' pass)."""
+
+PEOPLE_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("day_start", "TIMESTAMP"),  # the day's first instant (naive UTC): local midnight
+    ("actor", "BIGINT"),
+    ("kind", "UTINYINT"),  # one of ``PEOPLE_KINDS``
+    ("n", "BIGINT"),  # segments of that kind the user started that day
+    ("n_on_time", "BIGINT"),  # of those, on time with no grace (late = 0)
+)
+"""``people`` (derived): the people pass's counts per local day, user and kind.
+
+A period whose ends fall on day boundaries reads its whole days from here and only its partial
+days (if any) from ``steps``: exact for any period, and a month is some thirty thousand rows
+instead of millions. Used when the grace is 0 (the default); another grace reads ``steps``."""
 
 CALLBACK_COLUMNS: tuple[tuple[str, str], ...] = (
     ("id", "BIGINT"),
@@ -426,14 +440,26 @@ WHERE e.action = 'callback' AND c.id BETWEEN $lo AND $hi
 """
 
 
+def day_offset_minutes(timezone: str) -> int:
+    """Minutes east of UTC of ``timezone``'s standard time: where its days start.
+
+    The ``people`` days are fixed 24-hour buckets from that offset; in a zone with summer time
+    half the year's period ends fall inside a bucket and are read from ``steps`` (still exact).
+    """
+    offset = ZoneInfo(timezone).utcoffset(dt.datetime(2026, 1, 1))
+    return 0 if offset is None else int(offset.total_seconds() // 60)
+
+
 def derive(
     con: duckdb.DuckDBPyConnection,
     *,
     steps: str = "steps",
     callbacks: str = "callbacks",
+    people: str = "people",
     chunk_cases: int = 1_000_000,
+    timezone: str = "Asia/Shanghai",
 ) -> dict[str, int]:
-    """Create the tables ``steps`` and ``callbacks`` from the relations ``cases`` and ``events``.
+    """Create the tables ``steps``, ``callbacks`` and ``people`` from ``cases`` and ``events``.
 
     The one derivation of the engine, used by every source (the live window, an export, the
     benchmark). It runs over ranges of ``chunk_cases`` case ids at a time: every window is
@@ -458,8 +484,21 @@ def derive(
         con.execute("DROP TABLE IF EXISTS _derive_seg")
     con.execute("DROP TABLE IF EXISTS _derive_beats")
     con.execute("DROP TABLE IF EXISTS _derive_cells")
+    offset = day_offset_minutes(timezone)
+    codes = ", ".join(str(KIND[k]) for k in PEOPLE_KINDS)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TABLE {people} AS
+        SELECT time_bucket(INTERVAL 1 DAY, start_at,
+                           TIMESTAMP '2000-01-01' - INTERVAL {offset} MINUTE) AS day_start,
+               actor, kind, count(*) AS n, count(*) FILTER (WHERE late = 0) AS n_on_time
+        FROM {steps}
+        WHERE kind IN ({codes}) AND actor IS NOT NULL
+        GROUP BY ALL
+        """
+    )
     counts = {}
-    for name in (steps, callbacks):
+    for name in (steps, callbacks, people):
         got = con.execute(f"SELECT count(*) FROM {name}").fetchone()
         counts[name] = int(got[0]) if got else 0
     return counts
@@ -477,14 +516,18 @@ a pass opens only the files of the kinds it counts (DuckDB prunes files by the p
 and a file's footer stays small (reading a large one costs every query that opens it)."""
 
 
-def write_derived(con: duckdb.DuckDBPyConnection, directory: Path) -> dict[str, int]:
+def write_derived(
+    con: duckdb.DuckDBPyConnection, directory: Path, *, timezone: str = "Asia/Shanghai"
+) -> dict[str, int]:
     """Derive ``steps`` and ``callbacks`` in ``con`` and write them as Parquet to ``directory``.
 
     ``steps/task=*/kind=*/steps.parquet`` are each sorted by ``start_at`` (closings by channel
     first, for the 12345 rates) and ``callbacks.parquet`` by ``event_at``: a period's rows are a
-    few adjacent row groups, which DuckDB finds from the row-group statistics.
+    few adjacent row groups, which DuckDB finds from the row-group statistics. The disposal
+    tasks of a case that has several in the same department (rework) are in ``shared.parquet``
+    beside them: only those are grouped by case for the closing counts.
     """
-    counts = derive(con)
+    counts = derive(con, timezone=timezone)
     shutil.rmtree(directory / "steps", ignore_errors=True)
     options = f"FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {DERIVED_ROW_GROUP}"
     parts = con.execute("SELECT DISTINCT task, kind FROM steps ORDER BY ALL").fetchall()
@@ -492,15 +535,23 @@ def write_derived(con: duckdb.DuckDBPyConnection, directory: Path) -> dict[str, 
         folder = directory / "steps" / f"task={str(bool(task)).lower()}" / f"kind={int(kind)}"
         folder.mkdir(parents=True)
         order = "channel, start_at, seg_id" if kind == KIND["closing"] else "start_at, seg_id"
-        con.execute(
-            f"COPY (SELECT * EXCLUDE (task, kind) FROM steps WHERE task = $task AND kind = $kind "
-            f"ORDER BY {order}) TO '{_quote_path(folder / 'steps.parquet')}' ({options})",
-            {"task": bool(task), "kind": int(kind)},
-        )
+        files = {"steps": "coalesce(department_tasks, 1) <= 1"}
+        if task:
+            files["shared"] = "department_tasks > 1"
+        for name, cond in files.items():
+            con.execute(
+                f"COPY (SELECT * EXCLUDE (task, kind) FROM steps "
+                f"WHERE task = $task AND kind = $kind AND {cond} ORDER BY {order}) "
+                f"TO '{_quote_path(folder / f'{name}.parquet')}' ({options})",
+                {"task": bool(task), "kind": int(kind)},
+            )
     target = _quote_path(directory / "callbacks.parquet")
     con.execute(f"COPY (SELECT * FROM callbacks ORDER BY event_at, id) TO '{target}' ({options})")
+    target = _quote_path(directory / "people.parquet")
+    con.execute(f"COPY (SELECT * FROM people ORDER BY ALL) TO '{target}' ({options})")
     con.execute("DROP TABLE steps")
     con.execute("DROP TABLE callbacks")
+    con.execute("DROP TABLE people")
     return counts
 
 
@@ -515,13 +566,13 @@ def _steps_view(directory: Path) -> str:
     )
 
 
-def _step_files(directory: Path) -> dict[tuple[bool, int], list[Path]]:
-    """An export's ``steps`` files by (task, kind), read from their hive paths."""
-    files: dict[tuple[bool, int], list[Path]] = {}
+def _step_files(directory: Path) -> dict[tuple[bool, int, bool], list[Path]]:
+    """An export's ``steps`` files by (task, kind, shared), read from their paths."""
+    files: dict[tuple[bool, int, bool], list[Path]] = {}
     for path in sorted(directory.glob("steps/task=*/kind=*/*.parquet")):
         task = path.parent.parent.name.removeprefix("task=") == "true"
         kind = int(path.parent.name.removeprefix("kind="))
-        files.setdefault((task, kind), []).append(path)
+        files.setdefault((task, kind, path.stem == "shared"), []).append(path)
     return files
 
 
@@ -539,10 +590,15 @@ def _has_derived(con: duckdb.DuckDBPyConnection, directory: Path) -> bool:
     """Whether ``directory`` holds derived files in this version's layout (else: derive again)."""
     steps = list(directory.glob("steps/*/*/*.parquet"))
     callbacks = directory / "callbacks.parquet"
-    if not steps or not callbacks.exists():
+    people = directory / "people.parquet"
+    if not steps or not callbacks.exists() or not people.exists():
         return False
     stored = [n for n, _ in STEP_COLUMNS if n not in dict(PARTITION_KEYS)]
-    for files, columns in ((steps, stored), ([callbacks], [n for n, _ in CALLBACK_COLUMNS])):
+    for files, columns in (
+        (steps, stored),
+        ([callbacks], [n for n, _ in CALLBACK_COLUMNS]),
+        ([people], [n for n, _ in PEOPLE_COLUMNS]),
+    ):
         for path in files:
             got = con.execute(
                 f"DESCRIBE SELECT * FROM read_parquet('{_quote_path(path)}', "
@@ -553,8 +609,11 @@ def _has_derived(con: duckdb.DuckDBPyConnection, directory: Path) -> bool:
     return True
 
 
-def derive_parquet(directory: Path, *, memory_limit: str | None = None) -> dict[str, int]:
-    """Derive ``steps.parquet`` and ``callbacks.parquet`` from the export in ``directory``.
+def derive_parquet(
+    directory: Path, *, memory_limit: str | None = None, timezone: str = "Asia/Shanghai"
+) -> dict[str, int]:
+    """Derive ``steps/``, ``callbacks.parquet`` and ``people.parquet`` from the export in
+    ``directory`` (``people``'s days are ``timezone``'s).
 
     The derived rows are staged in a DuckDB file next to the export (removed afterwards), so a
     history larger than memory can be derived and sorted.
@@ -569,7 +628,7 @@ def derive_parquet(directory: Path, *, memory_limit: str | None = None) -> dict[
         if memory_limit is not None:
             con.execute(f"SET memory_limit = '{memory_limit}'")
         _source_views(con, directory)
-        return write_derived(con, directory)
+        return write_derived(con, directory, timezone=timezone)
     finally:
         con.close()
         staging.unlink(missing_ok=True)
@@ -653,7 +712,9 @@ def load_database_window(
     return cases, events
 
 
-def export_parquet(session: Session, directory: Path, *, batch: int = 200_000) -> dict[str, int]:
+def export_parquet(
+    session: Session, directory: Path, *, batch: int = 200_000, timezone: str = "Asia/Shanghai"
+) -> dict[str, int]:
     """Write the whole history as ``cases``/``events.parquet`` and the derived relations.
 
     The documented path for history-wide work: the database rows go through the Python driver
@@ -713,7 +774,7 @@ def export_parquet(session: Session, directory: Path, *, batch: int = 200_000) -
         con.close()
         staging.unlink(missing_ok=True)
         Path(str(staging) + ".wal").unlink(missing_ok=True)
-    counts.update(derive_parquet(directory))
+    counts.update(derive_parquet(directory, timezone=timezone))
     return counts
 
 
@@ -855,13 +916,16 @@ class Engine:
         self,
         con: duckdb.DuckDBPyConnection,
         settings: EvaluationSettings,
-        step_files: dict[tuple[bool, int], list[Path]] | None = None,
+        step_files: dict[tuple[bool, int, bool], list[Path]] | None = None,
     ) -> None:
         self.con = con
         self.settings = settings
         self._window: tuple[dt.datetime, dt.datetime] | None = None
-        # A columnar export's ``steps`` files by (task, kind); None: ``steps`` is a table.
+        # A columnar export's ``steps`` files by (task, kind, shared); None: ``steps`` is a
+        # table.
         self._step_files = step_files
+        # Minutes after UTC midnight at which the ``people`` days start (-1: no rows); read once.
+        self._day_phase: int | None = None
 
     # -- construction -----------------------------------------------------------------------
 
@@ -894,7 +958,7 @@ class Engine:
             cols = ", ".join(f"CAST({n} AS {t}) AS {n}" for n, t in columns)
             con.execute(f"CREATE TABLE {name} AS SELECT {cols} FROM {name}_raw")
             con.unregister(f"{name}_raw")
-        derive(con)
+        derive(con, timezone=settings.timezone)
         return cls(con, settings)
 
     @classmethod
@@ -922,13 +986,18 @@ class Engine:
             con.execute(f"SET threads = {int(threads)}")
         _source_views(con, directory)
         if not _has_derived(con, directory):
-            derive(con)
+            derive(con, timezone=settings.timezone)
             return cls(con, settings)
         con.execute(f"CREATE VIEW steps AS {_steps_view(directory)}")
-        callbacks = _quote_path(directory / "callbacks.parquet")
-        con.execute(f"CREATE VIEW callbacks AS SELECT * FROM read_parquet('{callbacks}')")
+        for name in ("callbacks", "people"):
+            path = _quote_path(directory / f"{name}.parquet")
+            con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
         # Read the footers now (into the metadata cache): no row group matches.
-        for name, column in (("steps", "start_at"), ("callbacks", "event_at")):
+        for name, column in (
+            ("steps", "start_at"),
+            ("callbacks", "event_at"),
+            ("people", "day_start"),
+        ):
             con.execute(f"SELECT count(*) FROM {name} WHERE {column} < TIMESTAMP '0001-01-02'")
         return cls(con, settings, _step_files(directory))
 
@@ -941,9 +1010,9 @@ class Engine:
         """
         self._window = (lo, hi)
 
-    def _steps(self, *kinds: str, task: bool | None = None) -> str:
+    def _steps(self, *kinds: str, task: bool | None = None, shared: bool | None = None) -> str:
         """A FROM source of the ``steps`` rows of ``kinds`` (all kinds if none), and of ``task``
-        if given.
+        and ``shared`` (a disposal task of a case with several in its department) if given.
 
         Over an export it names exactly those files (no directory listing, no partition
         filter per query: each pass opens only its own files); over a table it filters it.
@@ -953,11 +1022,15 @@ class Engine:
             conds = [f"kind IN ({', '.join(str(c) for c in sorted(codes))})"]
             if task is not None:
                 conds.append("task" if task else "NOT task")
+            if shared is not None:
+                conds.append(f"(coalesce(department_tasks, 1) > 1) = {str(shared).upper()}")
             return f"(SELECT * FROM steps WHERE {' AND '.join(conds)})"
         files = [
             path
-            for (is_task, kind), paths in sorted(self._step_files.items())
-            if kind in codes and (task is None or is_task == task)
+            for (is_task, kind, is_shared), paths in sorted(self._step_files.items())
+            if kind in codes
+            and (task is None or is_task == task)
+            and (shared is None or is_shared == shared)
             for path in paths
         ]
         if not files:
@@ -1028,17 +1101,22 @@ class Engine:
         self.con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _territory AS
-            SELECT kind, department_id, subdistrict_id, community_id,
-                   coalesce(reworked_at < $end, FALSE) AS reworked,
-                   coalesce(prev_file_at >= $start, FALSE) AS refiled,
-                   CASE WHEN kind = {KIND["filing"]} THEN actor END AS actor,
-                   CASE WHEN kind = {KIND["filing"]} THEN coalesce(void_at < $end, FALSE) END
-                       AS voided,
-                   CASE WHEN kind = {KIND["filing"]} THEN late <= {grace} END AS on_time,
-                   count(*) AS n
-            FROM {self._steps("disposal", "filing")}
+            SELECT {KIND["disposal"]}::UTINYINT AS kind, department_id, subdistrict_id,
+                   community_id, coalesce(reworked_at < $end, FALSE) AS reworked,
+                   FALSE AS refiled, NULL::BIGINT AS actor, NULL::BOOLEAN AS voided,
+                   NULL::BOOLEAN AS on_time, count(*) AS n
+            FROM {self._steps("disposal")}
             WHERE start_at >= $start AND start_at < $end
-            GROUP BY ALL
+            GROUP BY department_id, subdistrict_id, community_id, reworked
+            UNION ALL
+            SELECT {KIND["filing"]}::UTINYINT AS kind, department_id, subdistrict_id,
+                   community_id, FALSE AS reworked,
+                   coalesce(prev_file_at >= $start, FALSE) AS refiled, actor,
+                   coalesce(void_at < $end, FALSE) AS voided, late <= {grace} AS on_time,
+                   count(*) AS n
+            FROM {self._steps("filing")}
+            WHERE start_at >= $start AND start_at < $end
+            GROUP BY department_id, subdistrict_id, community_id, refiled, actor, voided, on_time
             """,
             p,
         )
@@ -1057,21 +1135,25 @@ class Engine:
         # Disposal tasks: the due block and the closing block share their subjects. The closing
         # counts are per case (and department): a task that is its department's only task of the
         # case is its own case; the others are grouped by case first.
+        # A task that is its department's only task of the case is its own case; the others
+        # (``shared``: rework) are grouped by case first.
+        own = _due_sql(self.settings, self._steps(task=True, shared=False))
+        shared = _due_sql(self.settings, self._steps(task=True, shared=True))
         tasks = f"""
             FROM (
                 SELECT department_id, subdistrict_id, community_id, count(*) AS n,
                        sum(completed::INTEGER) AS n_done, sum(on_time::INTEGER) AS n_on_time,
-                       CASE WHEN shared_case IS NULL THEN count(*) ELSE 1 END AS n_cases,
-                       CASE WHEN shared_case IS NULL THEN sum(closed::INTEGER)
-                            ELSE max(closed::INTEGER) END AS n_closed,
-                       CASE WHEN shared_case IS NULL THEN sum((closed AND on_time)::INTEGER)
-                            ELSE max(closed::INTEGER) * min(on_time::INTEGER) END
-                           AS n_closed_on_time
-                FROM (
-                    SELECT *, CASE WHEN department_tasks > 1 THEN case_id END AS shared_case
-                    FROM ({_due_sql(self.settings, self._steps(task=True))})
-                )
-                GROUP BY department_id, subdistrict_id, community_id, shared_case
+                       count(*) AS n_cases, sum(closed::INTEGER) AS n_closed,
+                       sum((closed AND on_time)::INTEGER) AS n_closed_on_time
+                FROM ({own})
+                GROUP BY department_id, subdistrict_id, community_id
+                UNION ALL
+                SELECT department_id, subdistrict_id, community_id, count(*) AS n,
+                       sum(completed::INTEGER) AS n_done, sum(on_time::INTEGER) AS n_on_time,
+                       1 AS n_cases, max(closed::INTEGER) AS n_closed,
+                       max(closed::INTEGER) * min(on_time::INTEGER) AS n_closed_on_time
+                FROM ({shared})
+                GROUP BY department_id, subdistrict_id, community_id, case_id
             )
         """
         blocks = [
@@ -1112,7 +1194,7 @@ class Engine:
             ),
         ]
         if people:
-            blocks += self._actor_blocks()
+            blocks += self._actor_blocks(p)
         self._collect(out, blocks, p)
         if people:
             # Every user with a count has the people pass's whole set (a user seen only by
@@ -1159,7 +1241,56 @@ class Engine:
         }
         return people
 
-    def _actor_blocks(self) -> list[str]:
+    def _whole_days(self, start: dt.datetime, end: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+        """The whole ``people`` days [a, b) inside [start, end) (naive UTC); a == b: none."""
+        if self._day_phase is None:
+            row = self.con.execute("SELECT min(day_start) FROM people").fetchone()
+            first = row[0] if row else None
+            # No rows: every period reads ``steps`` (which has no people rows either).
+            self._day_phase = -1 if first is None else first.hour * 60 + first.minute
+        if self._day_phase < 0:
+            return start, start
+        day = dt.timedelta(days=1)
+        phase = dt.timedelta(minutes=self._day_phase)
+        a = dt.datetime.combine(start.date(), dt.time()) + phase
+        a = a if a >= start else a + day
+        b = dt.datetime.combine(end.date(), dt.time()) + phase
+        b = b if b <= end else b - day
+        return (a, b) if a < b else (start, start)
+
+    def _people_rows(self, p: dict[str, Any]) -> str:
+        """Rows (actor, kind, on_time, n) of the ``PEOPLE_KINDS`` segments started in [$start,
+        $end): the whole days from ``people`` and the partial days from ``steps``; all from
+        ``steps`` when a grace is set (``people`` counts on time with none)."""
+        grace = int(self.settings.on_time.grace_minutes)
+        source = self._steps(*PEOPLE_KINDS)
+
+        def raw(lo: str, hi: str) -> str:
+            return f"""SELECT actor, kind, late <= {grace} AS on_time, count(*) AS n
+                FROM {source}
+                WHERE start_at >= {lo} AND start_at < {hi} AND actor IS NOT NULL
+                GROUP BY ALL"""
+
+        if grace != 0:
+            return raw("$start", "$end")
+        a, b = self._whole_days(p["start"], p["end"])
+        if a == b:
+            return raw("$start", "$end")
+        p["day_a"], p["day_b"] = a, b
+        parts = [
+            """SELECT actor, kind, on_time,
+                       CASE WHEN on_time THEN sum(n_on_time) ELSE sum(n - n_on_time) END AS n
+                FROM people, (VALUES (TRUE), (FALSE)) AS o(on_time)
+                WHERE day_start >= $day_a AND day_start < $day_b
+                GROUP BY actor, kind, on_time"""
+        ]
+        if p["start"] < a:
+            parts.append(raw("$start", "$day_a"))
+        if b < p["end"]:
+            parts.append(raw("$day_b", "$end"))
+        return "\nUNION ALL\n".join(parts)
+
+    def _actor_blocks(self, p: dict[str, Any]) -> list[str]:
         """Inspector, intake, shift-supervisor and dispatcher counts, keyed by user id.
 
         Every user's counts go into the dimension ``actor``; the service files each user under
@@ -1168,7 +1299,6 @@ class Engine:
         end) from ``_territory`` and the dispatches returned by the end; the callbacks
         (``_callbacks``); the inspectors' reports and their beats.
         """
-        grace = int(self.settings.on_time.grace_minutes)
         people = self._people_measures()
         pending = "TRUE" if not self.settings.pending_reports_leave_denominator else "decided"
         reports = _counts_map(
@@ -1181,10 +1311,7 @@ class Engine:
         return [
             f"""
             WITH s AS (
-                SELECT actor, kind, late <= {grace} AS on_time, count(*) AS n
-                FROM {self._steps(*PEOPLE_KINDS)}
-                WHERE start_at >= $start AND start_at < $end AND actor IS NOT NULL
-                GROUP BY ALL
+                {self._people_rows(p)}
                 UNION ALL
                 SELECT actor, kind, on_time, sum(n) AS n FROM _territory
                 WHERE kind = {KIND["filing"]} AND actor IS NOT NULL

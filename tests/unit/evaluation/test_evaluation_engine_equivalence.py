@@ -13,9 +13,11 @@ from __future__ import annotations
 import datetime as dt
 import random
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import duckdb
 import numpy as np
 import pytest
 from tests.unit.evaluation import reference_engine as reference
@@ -30,7 +32,7 @@ from cityloop.cases.domain import (
 )
 from cityloop.evaluation import domain
 from cityloop.evaluation.config import EvaluationSettings
-from cityloop.evaluation.engine import CASE_COLUMNS, EVENT_COLUMNS, Engine
+from cityloop.evaluation.engine import CASE_COLUMNS, EVENT_COLUMNS, Engine, derive_parquet
 from cityloop.org.domain import Role
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -215,6 +217,8 @@ SETTINGS = [
             "solved_rule": "closed_and_satisfied",
         }
     },
+    # The ``people`` days start at Berlin's midnights: every period here has partial days.
+    {"timezone": "Europe/Berlin"},
 ]
 
 
@@ -252,3 +256,49 @@ def test_the_histories_exercise_the_awkward_cases() -> None:
     for action in awkward:
         assert action in actions, action
     assert np.isnat(events["deadline"]).any()
+
+
+def test_periods_read_whole_days_from_the_rollup_and_partial_days_from_the_segments() -> None:
+    """A month of the city's timezone is whole ``people`` days; an odd week has partial days."""
+    cases, events = _history(1, 200)
+    engine = Engine.from_arrays(cases, events, EvaluationSettings())
+    month = domain.month_period("2026-10", "Asia/Shanghai")
+    start, end = month.utc_naive()
+    assert engine._whole_days(start, end) == (start, end)
+    week = domain.Period("w", dt.datetime(2026, 9, 2, 10, 7, tzinfo=SH),
+                         dt.datetime(2026, 9, 9, 10, 20, tzinfo=SH))  # fmt: skip
+    lo, hi = week.utc_naive()
+    a, b = engine._whole_days(lo, hi)
+    assert (a, b) == (dt.datetime(2026, 9, 2, 16), dt.datetime(2026, 9, 8, 16))
+    assert lo < a and b < hi
+    # Less than a day: no whole day.
+    assert engine._whole_days(lo, lo + dt.timedelta(hours=20)) == (lo, lo)
+    berlin = Engine.from_arrays(cases, events, EvaluationSettings(timezone="Europe/Berlin"))
+    a, b = berlin._whole_days(start, end)
+    assert (a, b) == (dt.datetime(2026, 9, 30, 23), dt.datetime(2026, 10, 30, 23))
+
+
+@pytest.mark.parametrize("timezone", ["Asia/Shanghai", "Europe/Berlin"])
+def test_a_columnar_export_gives_the_same_counts(tmp_path: Path, timezone: str) -> None:
+    """The export's files (one per kind, rework tasks apart, the people days) count the same
+    as the in-memory derivation, for every period."""
+    cases, events = _history(3, 400)
+    settings = EvaluationSettings(timezone=timezone)
+    con = duckdb.connect()
+    for name, data, columns in (("cases", cases, CASE_COLUMNS), ("events", events, EVENT_COLUMNS)):
+        con.register("raw", data)
+        cols = ", ".join(f"CAST({n} AS {t}) AS {n}" for n, t in columns)
+        con.execute(
+            f"COPY (SELECT {cols} FROM raw) TO '{tmp_path / name}.parquet' (FORMAT parquet)"
+        )
+        con.unregister("raw")
+    con.close()
+    derive_parquet(tmp_path, timezone=timezone)
+    assert any(tmp_path.glob("steps/task=true/kind=*/shared.parquet"))
+    assert (tmp_path / "people.parquet").exists()
+    exported = Engine.from_parquet(tmp_path, settings)
+    memory = Engine.from_arrays(cases, events, settings)
+    for period in _periods():
+        assert exported.counts(period).by == memory.counts(period).by, period.label
+        assert exported.hotline_counts(period) == memory.hotline_counts(period), period.label
+        assert asdict(exported.report_lists(period)) == asdict(memory.report_lists(period))
