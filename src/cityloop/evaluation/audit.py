@@ -178,12 +178,15 @@ def decide(
         if item is None:
             raise NotFound(f"no audit item {item_id}", field="item_id")
         if item.auditor_user_id is None or item.auditor_user_id != actor.user_id:
-            raise PermissionDenied(f"audit item {item_id} is assigned to another auditor")
+            raise PermissionDenied(
+                f"audit item {item_id} is assigned to another auditor", field="auditor"
+            )
         if item.outcome is not None:
             raise Conflict(f"audit item {item_id} was already decided ({item.outcome})")
         if actor.user_id in involved_users(session, item.case_id):
             raise PermissionDenied(
-                f"you acted on case {item.case_id} since the draw, so you may not audit it"
+                f"you acted on case {item.case_id} since the draw, so you may not audit it",
+                field="case",
             )
         item.outcome = outcome
         item.reason = reason
@@ -250,12 +253,14 @@ def _draw_public(session: Session, row: AuditDraw) -> AuditDrawPublic:
     items = session.scalars(
         select(AuditItem).where(AuditItem.draw_id == row.id).order_by(AuditItem.id)
     ).all()
+    drawer = session.get(User, row.drawn_by_user_id) if row.drawn_by_user_id else None
     return AuditDrawPublic(
         id=row.id,
         month=row.month,
         seed=row.seed,
         drawn_at=row.drawn_at,
         drawn_by_user_id=row.drawn_by_user_id,
+        drawn_by_name=drawer.display_name if drawer else None,
         cases_per_department=row.cases_per_department,
         items=[_item_public(session, i) for i in items],
     )
@@ -283,7 +288,7 @@ def items_of(session: Session, month: str) -> list[AuditItemPublic]:
 
 def list_draws(uow: UnitOfWork, actor: Actor, month: str) -> list[AuditDrawPublic]:
     """A month's draws with their items (centre roles: the results are published)."""
-    _require_reader(actor)
+    require_reader(actor)
     with uow.read():
         return draws_of(uow.session, domain.parse_month_label(month))
 
@@ -300,7 +305,8 @@ def my_items(uow: UnitOfWork, actor: Actor) -> list[AuditItemPublic]:
         return [_item_public(session, i) for i in rows]
 
 
-def _require_reader(actor: Actor) -> None:
+def require_reader(actor: Actor) -> None:
+    """Evaluation results (KPIs, reports, audit draws) are for the citywide roles."""
     if not actor.is_citywide:
         raise PermissionDenied("evaluation results are for the centre's staff and leaders")
 
@@ -339,5 +345,6 @@ __all__ = [
     "items_of",
     "list_draws",
     "my_items",
+    "require_reader",
     "summary",
 ]

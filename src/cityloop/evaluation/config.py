@@ -160,6 +160,14 @@ class HotlineSettings(BaseModel):
     basically_satisfied_factor: float = Field(default=0.9, ge=0, le=1)
     solved_rule: SolvedRule = SolvedRule.CLOSED_NOT_DISSATISFIED
 
+    @model_validator(mode="after")
+    def _weights_add_up(self) -> HotlineSettings:
+        # Checked here, not on the whole settings, so the error names the field "hotline".
+        total = self.response_weight + self.resolution_weight + self.satisfaction_weight
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"hotline weights add up to {total:g}, they must add up to 1")
+        return self
+
 
 class AuditSettings(BaseModel):
     """双随机 audits of closed cases [C practice, L numbers]."""
@@ -259,14 +267,6 @@ class EvaluationSettings(BaseModel):
             raise ValueError(f"unknown timezone '{value}'") from None
         return value
 
-    @model_validator(mode="after")
-    def _hotline_weights(self) -> EvaluationSettings:
-        h = self.hotline
-        total = h.response_weight + h.resolution_weight + h.satisfaction_weight
-        if abs(total - 1.0) > 1e-6:
-            raise ValueError(f"hotline weights add up to {total:g}, they must add up to 1")
-        return self
-
 
 # --- file import / export -------------------------------------------------------------------
 
@@ -281,20 +281,30 @@ def parse_settings(data: dict[str, Any], *, source: str = "settings") -> Evaluat
         raise InvalidInput(f"{source}: {field}: {err['msg']}", field=field) from None
 
 
-def read_settings_file(path: Path) -> dict[str, Any]:
-    """Read a ``.toml`` or ``.json`` file into a plain mapping (validated by the caller)."""
-    text = path.read_text(encoding="utf-8")
+def read_settings_text(text: str, fmt: str = "toml", *, source: str = "settings") -> dict[str, Any]:
+    """Read TOML or JSON text into a plain mapping (validated by the caller).
+
+    A syntax error is named with ``source`` and the parser's line and column, field ``file``.
+    """
     try:
-        if path.suffix.lower() == ".toml":
+        if fmt == "toml":
             return tomllib.loads(text)
-        if path.suffix.lower() == ".json":
+        if fmt == "json":
             loaded = json.loads(text)
             if not isinstance(loaded, dict):
-                raise InvalidInput(f"{path.name}: the top level must be an object", field="file")
+                raise InvalidInput(f"{source}: the top level must be an object", field="file")
             return loaded
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidInput(f"cannot read {path.name}: {exc}", field="file") from None
-    raise InvalidInput(f"{path.name}: expected a .toml or .json file", field="file")
+        raise InvalidInput(f"cannot read {source}: {exc}", field="file") from None
+    raise InvalidInput(f"unknown format '{fmt}' (toml or json)", field="format")
+
+
+def read_settings_file(path: Path) -> dict[str, Any]:
+    """Read a ``.toml`` or ``.json`` file into a plain mapping (validated by the caller)."""
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in ("toml", "json"):
+        raise InvalidInput(f"{path.name}: expected a .toml or .json file", field="file")
+    return read_settings_text(path.read_text(encoding="utf-8"), suffix, source=path.name)
 
 
 def load_settings_file(path: Path) -> EvaluationSettings:
@@ -361,4 +371,5 @@ __all__ = [
     "load_settings_file",
     "parse_settings",
     "read_settings_file",
+    "read_settings_text",
 ]

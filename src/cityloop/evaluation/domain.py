@@ -419,6 +419,13 @@ def same_month_last_year(month: str) -> str:
     return month_label(*shift_month(*parse_month(month), -12))
 
 
+def last_complete_month(now: dt.datetime, tz: str = "Asia/Shanghai") -> str:
+    """The latest calendar month that has ended at ``now`` in local time (the default month of
+    the evaluation pages): on 4 December it is November."""
+    local = now.astimezone(ZoneInfo(tz))
+    return month_label(*shift_month(local.year, local.month, -1))
+
+
 # --------------------------------------------------------------------------------------------
 # 双随机: the random draw, reproducible by anyone from the published seed
 # --------------------------------------------------------------------------------------------
@@ -470,6 +477,7 @@ __all__ = [
     "fmt_pct",
     "fmt_score",
     "grade",
+    "last_complete_month",
     "month_period",
     "parse_month",
     "parse_month_label",

@@ -127,6 +127,7 @@ class AuditDrawPublic(BaseModel):
     seed: int
     drawn_at: dt.datetime
     drawn_by_user_id: int | None
+    drawn_by_name: str | None = None
     cases_per_department: int
     items: list[AuditItemPublic]
 

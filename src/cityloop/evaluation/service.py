@@ -32,6 +32,7 @@ from cityloop.evaluation.config import (
     Subject,
     dump_settings,
     read_settings_file,
+    read_settings_text,
 )
 from cityloop.evaluation.domain import (
     INDICATORS,
@@ -60,6 +61,7 @@ from cityloop.evaluation.schemas import (
 )
 from cityloop.org.domain import Actor, DepartmentKind, Role
 from cityloop.org.models import Department, User
+from cityloop.org.service import require_role
 
 # Rates shown for each kind of subject (a composite may weigh others; they are added).
 SUBJECT_RATES: dict[Subject | None, tuple[str, ...]] = {
@@ -156,8 +158,29 @@ def import_settings(uow: UnitOfWork, actor: Actor, path: Path) -> EvaluationSett
     return put_settings(uow, actor, read_settings_file(path))
 
 
+def import_settings_text(
+    uow: UnitOfWork, actor: Actor, text: str, fmt: str = "toml"
+) -> EvaluationSettings:
+    """Store the settings given as TOML or JSON text (admin only): the admin page's editor.
+
+    The role is checked before the text is read, so a refused user learns nothing about it.
+    """
+    require_role(actor, Role.ADMIN)
+    return put_settings(uow, actor, read_settings_text(text, fmt, source=f"the {fmt.upper()} text"))
+
+
 def export_settings(uow: UnitOfWork, fmt: str = "toml") -> str:
     return dump_settings(get_settings(uow), fmt)
+
+
+def require_reader(actor: Actor) -> None:
+    """KPIs, reports and audit results are for the centre's staff and leaders (citywide)."""
+    audit.require_reader(actor)
+
+
+def require_settings_reader(actor: Actor) -> None:
+    """The settings are read by admins (who change them) and leaders (who answer for them)."""
+    require_role(actor, Role.ADMIN, Role.LEADER)
 
 
 # --------------------------------------------------------------------------------------------
@@ -621,9 +644,12 @@ __all__ = [
     "get_settings",
     "grade_subjects",
     "import_settings",
+    "import_settings_text",
     "monthly_kpis",
     "monthly_report",
     "names_in",
     "put_settings",
+    "require_reader",
+    "require_settings_reader",
     "settings_in",
 ]

@@ -7,12 +7,14 @@ leaders and admins, outcomes for the assigned auditor.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
-from cityloop.errors import PermissionDenied
 from cityloop.evaluation import audit, report, service
 from cityloop.evaluation.config import EvaluationSettings
 from cityloop.evaluation.domain import parse_month_label
@@ -24,8 +26,6 @@ from cityloop.evaluation.schemas import (
     MonthlyKpis,
     MonthlyReport,
 )
-from cityloop.org.domain import Actor, Role
-from cityloop.org.service import require_role
 from cityloop.web.deps import CurrentActor, UowDep
 
 router = APIRouter(tags=["evaluation"])
@@ -33,15 +33,10 @@ router = APIRouter(tags=["evaluation"])
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
 
-def _require_reader(actor: Actor) -> None:
-    if not actor.is_citywide:
-        raise PermissionDenied("evaluation results are for the centre's staff and leaders")
-
-
 @router.get("/api/v1/evaluation/settings", response_model=EvaluationSettings)
 def get_settings(uow: UowDep, actor: CurrentActor) -> EvaluationSettings:
     """The evaluation settings in force (defaults merged with the city's overrides)."""
-    require_role(actor, Role.ADMIN, Role.LEADER)
+    service.require_settings_reader(actor)
     return service.get_settings(uow)
 
 
@@ -60,7 +55,7 @@ def export_settings(
     fmt: Annotated[str, Query(alias="format", pattern="^(toml|json)$")] = "toml",
 ) -> str:
     """The settings as a TOML or JSON file, complete, for version control or another city."""
-    require_role(actor, Role.ADMIN, Role.LEADER)
+    service.require_settings_reader(actor)
     return service.export_settings(uow, fmt)
 
 
@@ -69,20 +64,20 @@ def month_kpis(
     uow: UowDep, actor: CurrentActor, month: str, comparisons: bool = True
 ) -> MonthlyKpis:
     """Every KPI of the month for every subject, with composites, grades and rankings."""
-    _require_reader(actor)
+    service.require_reader(actor)
     return service.monthly_kpis(uow, parse_month_label(month), comparisons=comparisons)
 
 
 @router.get("/api/v1/evaluation/months/{month}/report", response_model=MonthlyReport)
 def month_report(uow: UowDep, actor: CurrentActor, month: str) -> MonthlyReport:
     """The monthly report's content as JSON (the same numbers as the .docx and the page)."""
-    _require_reader(actor)
+    service.require_reader(actor)
     return service.monthly_report(uow, parse_month_label(month))
 
 
 @router.get("/api/v1/evaluation/months/{month}/report.docx")
 def month_report_docx(uow: UowDep, actor: CurrentActor, month: str) -> Response:
-    _require_reader(actor)
+    service.require_reader(actor)
     data = service.monthly_report(uow, parse_month_label(month))
     settings = service.get_settings(uow)
     body = report.render(data, "docx", settings.report.cjk_font)
@@ -119,10 +114,34 @@ def audit_outcome(
     return audit.decide(uow, actor, item_id, req.outcome, req.reason)
 
 
+def report_csp(html: str) -> str:
+    """The report page's own Content-Security-Policy.
+
+    The page is self-contained: one inline ``<style>`` and charts as ``data:`` images. The
+    site-wide policy (``style-src 'self'``) would block that style, so this page allows exactly
+    its own style blocks by their SHA-256, images from ``data:``, and nothing else (no script).
+    """
+    hashes = [
+        "'sha256-" + base64.b64encode(hashlib.sha256(m.encode("utf-8")).digest()).decode() + "'"
+        for m in re.findall(r"<style>(.*?)</style>", html, flags=re.DOTALL)
+    ]
+    return "; ".join(
+        [
+            "default-src 'none'",
+            "style-src " + (" ".join(hashes) or "'none'"),
+            "img-src data:",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
 @router.get("/reports/monthly/{month}", response_class=HTMLResponse)
 def monthly_page(uow: UowDep, actor: CurrentActor, month: str) -> HTMLResponse:
     """The monthly report as a page (the web UI's session cookie authenticates)."""
-    _require_reader(actor)
+    service.require_reader(actor)
     data = service.monthly_report(uow, parse_month_label(month))
     settings = service.get_settings(uow)
-    return HTMLResponse(report.render(data, "html", settings.report.cjk_font).decode("utf-8"))
+    html = report.render(data, "html", settings.report.cjk_font).decode("utf-8")
+    return HTMLResponse(html, headers={"Content-Security-Policy": report_csp(html)})

@@ -14,6 +14,7 @@ from typing import Any
 
 from cityloop.cases.domain import CaseAction, CaseState, Channel, Satisfaction, Step
 from cityloop.catalog.domain import Family
+from cityloop.evaluation.config import SolvedRule, Subject
 from cityloop.ledgers.domain import ItemStatus, LedgerKind, SignoffAction, SignoffState
 from cityloop.org.domain import DepartmentKind, Role
 from cityloop.web.i18n import Translator
@@ -231,6 +232,58 @@ LEDGER_ACTION: Mapping[SignoffAction, tuple[str, str]] = {
     SignoffAction.RELAPSE: NP_("ledger action", "Look-back: relapsed"),
 }
 
+# Evaluation (综合评价). The Chinese of the indicators equals ``evaluation.domain.INDICATORS``
+# own ``label_zh`` (a unit test checks); the volume score is the composites' pseudo-indicator.
+INDICATOR: Mapping[str, tuple[str, str]] = {
+    "filed": NP_("indicator", "Cases filed"),
+    "due_disposal": NP_("indicator", "Due for disposal"),
+    "disposal_rate": NP_("indicator", "Disposal rate"),
+    "on_time_disposal_rate": NP_("indicator", "On-time disposal rate"),
+    "closing_rate": NP_("indicator", "Closing rate"),
+    "on_time_closing_rate": NP_("indicator", "On-time closing rate"),
+    "rework_rate": NP_("indicator", "Rework rate"),
+    "satisfaction_rate": NP_("indicator", "Satisfaction rate"),
+    "audit_pass_rate": NP_("indicator", "Audit pass rate"),
+    "valid_report_rate": NP_("indicator", "Valid report rate"),
+    "missed_report_rate": NP_("indicator", "Missed report rate"),
+    "on_time_verify_rate": NP_("indicator", "On-time verification rate"),
+    "on_time_check_rate": NP_("indicator", "On-time check rate"),
+    "on_time_send_verify_rate": NP_("indicator", "On-time verification sending rate"),
+    "on_time_send_check_rate": NP_("indicator", "On-time check sending rate"),
+    "on_time_filing_rate": NP_("indicator", "On-time filing rate"),
+    "accurate_filing_rate": NP_("indicator", "Accurate filing rate"),
+    "on_time_close_rate": NP_("indicator", "On-time close rate"),
+    "on_time_dispatch_rate": NP_("indicator", "On-time dispatch rate"),
+    "accurate_dispatch_rate": NP_("indicator", "Accurate dispatch rate"),
+    "volume_score": NP_("indicator", "Volume score"),
+}
+
+SUBJECT: Mapping[Subject, tuple[str, str]] = {
+    Subject.DEPARTMENT: NP_("subject", "Handling departments"),
+    Subject.SUBDISTRICT: NP_("subject", "Subdistricts"),
+    Subject.COMMUNITY: NP_("subject", "Communities"),
+    Subject.INSPECTOR: NP_("subject", "Inspectors"),
+    Subject.INTAKE_OPERATOR: NP_("subject", "Intake operators"),
+    Subject.SHIFT_SUPERVISOR: NP_("subject", "Shift supervisors"),
+    Subject.DISPATCHER: NP_("subject", "Dispatchers"),
+}
+
+SOLVED_RULE: Mapping[SolvedRule, tuple[str, str]] = {
+    SolvedRule.CLOSED_NOT_DISSATISFIED: NP_(
+        "solved rule", "Closed, and the callback is not dissatisfied"
+    ),
+    SolvedRule.CLOSED_AND_SATISFIED: NP_(
+        "solved rule", "Closed, and satisfied or basically satisfied at the callback"
+    ),
+    SolvedRule.CLOSED: NP_("solved rule", "Closed"),
+}
+
+AUDIT_OUTCOME: Mapping[str, tuple[str, str]] = {
+    "pass": NP_("audit outcome", "Passed"),
+    "fail": NP_("audit outcome", "Failed"),
+    "pending": NP_("audit outcome", "Pending"),
+}
+
 TABLES: Mapping[str, Mapping[Any, tuple[str, str]]] = {
     "state": STATE,
     "action": ACTION,
@@ -248,6 +301,10 @@ TABLES: Mapping[str, Mapping[Any, tuple[str, str]]] = {
     "ledger_status": LEDGER_STATUS,
     "ledger_state": LEDGER_STATE,
     "ledger_action": LEDGER_ACTION,
+    "indicator": INDICATOR,
+    "subject": SUBJECT,
+    "solved_rule": SOLVED_RULE,
+    "audit_outcome": AUDIT_OUTCOME,
 }
 
 

@@ -171,6 +171,9 @@ def nav_items(request: Request, actor: Actor | None, t: Translator) -> list[NavI
         # Every role may hold ledger items (operators their unit's, inspectors hazard surveys).
         if has_route(request, "ledgers"):
             items.append((request.app.url_path_for("ledgers"), t.gettext("Ledgers")))
+        # The month's evaluation (考评): for the centre's staff and leaders, as the API allows.
+        if actor.is_citywide and has_route(request, "evaluation"):
+            items.append((request.app.url_path_for("evaluation"), t.gettext("Evaluation")))
         if actor.role is Role.ADMIN:
             if has_route(request, "grid_import"):
                 items.append((request.app.url_path_for("grid_import"), t.gettext("Grid")))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from cityloop.web import admin, dashboard, grid_admin, ledgers, public, staff
+from cityloop.web import admin, dashboard, evaluation, grid_admin, ledgers, public, staff
 from cityloop.web.render import STATIC_DIR
 from cityloop.web.security import SecurityHeadersMiddleware
 
@@ -22,6 +22,7 @@ def web_routers() -> list[APIRouter]:
         staff.router,
         dashboard.router,
         ledgers.router,
+        evaluation.router,
         admin.router,
         grid_admin.router,
     ]

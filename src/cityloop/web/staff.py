@@ -36,6 +36,7 @@ from cityloop.errors import (
     PermissionDenied,
     Unauthenticated,
 )
+from cityloop.evaluation import audit as evaluation_audit
 from cityloop.org import service as org
 from cityloop.org.domain import CITYWIDE_ROLES, Actor, DepartmentKind, Role
 from cityloop.org.schemas import DepartmentPublic
@@ -240,6 +241,8 @@ def _callbacks_due(uow: UnitOfWork, actor: Actor) -> list[CasePublic]:
 @router.get("/staff", name="workbench")
 def workbench(request: Request, uow: UowDep, actor: StaffActor, t: TranslatorDep) -> Response:
     extra: dict[str, Any] = {}
+    # 双随机 audits may be assigned to any role (evaluation settings): point the auditor to them.
+    extra["audits_due"] = len(evaluation_audit.my_items(uow, actor))
     if actor.role is Role.INTAKE_OPERATOR:
         extra["callbacks"] = _callbacks_due(uow, actor)
     if actor.role in (Role.LEADER, Role.ADMIN):
