@@ -207,6 +207,27 @@ PEOPLE_KINDS = (
 )
 """The kinds counted per user by their own pass (filings come with the territories' pass)."""
 
+_CHECKS = ("check_pass", "check_fail")
+PEOPLE_COUNTS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "verifications": (("verification",), False),
+    "verified_on_time": (("verification",), True),
+    "checks": (_CHECKS, False),
+    "checked_on_time": (_CHECKS, True),
+    "verify_sends": (("verify_send",), False),
+    "verify_sends_on_time": (("verify_send",), True),
+    "check_sends": (("check_send",), False),
+    "check_sends_on_time": (("check_send",), True),
+    "filings": (("filing",), False),
+    "filed_on_time": (("filing",), True),
+    "closings": (("closing",), False),
+    "closings_on_time": (("closing",), True),
+    "dispatches": (("dispatch",), False),
+    "dispatched_on_time": (("dispatch",), True),
+}
+"""Per-user counts: name → (the kinds it adds up, on time only). With ``filed_not_voided``
+(filings less those voided by the end) and ``dispatched_correctly`` (dispatches less those
+returned by the end), every user the people pass sees has all of them."""
+
 PEOPLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("day_start", "TIMESTAMP"),  # the day's first instant (naive UTC): local midnight
     ("actor", "BIGINT"),
@@ -1194,13 +1215,14 @@ class Engine:
             ),
         ]
         if people:
-            blocks += self._actor_blocks(p)
+            blocks += self._actor_blocks()
         self._collect(out, blocks, p)
         if people:
+            self._people_counts(out, p)
             # Every user with a count has the people pass's whole set (a user seen only by
             # another pass, e.g. an inspector who only reported, has zeros there).
             for counts in out.by.get("actor", {}).values():
-                for name in self._people_measures():
+                for name in (*PEOPLE_COUNTS, "filed_not_voided", "dispatched_correctly"):
                     counts.setdefault(name, 0.0)
         factor = float(self.settings.hotline.basically_satisfied_factor)
         for subjects in out.by.values():
@@ -1210,36 +1232,6 @@ class Engine:
                         "satisfied", 0
                     ) + factor * counts.get("basically_satisfied", 0)
         return out
-
-    @staticmethod
-    def _people_measures() -> dict[str, str]:
-        """The per-user counts of the people pass (``s``: user, kind, on time, n), by name."""
-
-        def of(*kinds: str, on_time: bool = False) -> str:
-            codes = ", ".join(str(KIND[k]) for k in kinds)
-            cond = " AND s.on_time" if on_time else ""
-            return f"coalesce(sum(s.n) FILTER (WHERE s.kind IN ({codes}){cond}), 0)"
-
-        checks = ("check_pass", "check_fail")
-        people = {
-            "verifications": of("verification"),
-            "verified_on_time": of("verification", on_time=True),
-            "checks": of(*checks),
-            "checked_on_time": of(*checks, on_time=True),
-            "verify_sends": of("verify_send"),
-            "verify_sends_on_time": of("verify_send", on_time=True),
-            "check_sends": of("check_send"),
-            "check_sends_on_time": of("check_send", on_time=True),
-            "filings": of("filing"),
-            "filed_on_time": of("filing", on_time=True),
-            "filed_not_voided": f"{of('filing')} - coalesce(any_value(v.n), 0)",
-            "closings": of("closing"),
-            "closings_on_time": of("closing", on_time=True),
-            "dispatches": of("dispatch"),
-            "dispatched_on_time": of("dispatch", on_time=True),
-            "dispatched_correctly": f"{of('dispatch')} - coalesce(any_value(r.n), 0)",
-        }
-        return people
 
     def _whole_days(self, start: dt.datetime, end: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
         """The whole ``people`` days [a, b) inside [start, end) (naive UTC); a == b: none."""
@@ -1290,16 +1282,62 @@ class Engine:
             parts.append(raw("$day_b", "$end"))
         return "\nUNION ALL\n".join(parts)
 
-    def _actor_blocks(self, p: dict[str, Any]) -> list[str]:
-        """Inspector, intake, shift-supervisor and dispatcher counts, keyed by user id.
+    def _people_counts(self, out: KpiCounts, p: dict[str, Any]) -> None:
+        """The people pass: per user, the segments of ``PEOPLE_KINDS`` started in the period by
+        kind and on time (``_people_rows``), with the filings (on time, voided by the end) from
+        ``_territory`` and the dispatches returned by the end; summed into ``PEOPLE_COUNTS``
+        here (a few thousand rows), not in SQL."""
+        filing = KIND["filing"]
+        _names, rows = self._rows(
+            f"""
+            WITH s AS (
+                {self._people_rows(p)}
+                UNION ALL
+                SELECT actor, kind, on_time, sum(n) AS n FROM _territory
+                WHERE kind = {filing} AND actor IS NOT NULL
+                GROUP BY ALL
+            )
+            SELECT 0 AS part, actor, kind, on_time, sum(n) AS n FROM s GROUP BY ALL
+            UNION ALL
+            SELECT 1 AS part, actor, NULL, NULL, count(*) AS n FROM {self._steps("dispatch")}
+            WHERE start_at >= $start AND start_at < $end
+              AND actor IS NOT NULL AND returned_at < $end
+            GROUP BY actor
+            UNION ALL
+            SELECT 2 AS part, actor, NULL, NULL, sum(n) AS n FROM _territory
+            WHERE kind = {filing} AND voided AND actor IS NOT NULL
+            GROUP BY actor
+            """,
+            p,
+        )
+        seen: dict[int, dict[tuple[int, bool], float]] = {}
+        returned: dict[int, float] = {}
+        voided: dict[int, float] = {}
+        for part, actor, kind, on_time, n in rows:
+            if part == 0:
+                cells = seen.setdefault(int(actor), {})
+                key = (int(kind), bool(on_time))
+                cells[key] = cells.get(key, 0.0) + float(n)
+            else:
+                (returned if part == 1 else voided)[int(actor)] = float(n)
+        codes = {name: {KIND[k] for k in kinds} for name, (kinds, _) in PEOPLE_COUNTS.items()}
+        for actor, cells in seen.items():
+            counts = out.subject("actor", actor)
+            for name, (_kinds, on_time_only) in PEOPLE_COUNTS.items():
+                counts[name] = sum(
+                    n for (kind, on_time), n in cells.items()
+                    if kind in codes[name] and (on_time or not on_time_only)
+                )  # fmt: skip
+            counts["filed_not_voided"] = counts["filings"] - voided.get(actor, 0.0)
+            counts["dispatched_correctly"] = counts["dispatches"] - returned.get(actor, 0.0)
+
+    def _actor_blocks(self) -> list[str]:
+        """Inspector and intake counts, keyed by user id, as blocks of the counts statement.
 
         Every user's counts go into the dimension ``actor``; the service files each user under
-        the subject of their role. One pass over the segments of ``PEOPLE_KINDS`` started in
-        the period, grouped by user, kind and on time, with the filings (on time, voided by the
-        end) from ``_territory`` and the dispatches returned by the end; the callbacks
-        (``_callbacks``); the inspectors' reports and their beats.
+        the subject of their role. The callbacks (``_callbacks``); the inspectors' reports and
+        their beats. (The people pass is ``_people_counts``.)
         """
-        people = self._people_measures()
         pending = "TRUE" if not self.settings.pending_reports_leave_denominator else "decided"
         reports = _counts_map(
             {
@@ -1309,26 +1347,6 @@ class Engine:
         )
         public = _sql_list(PUBLIC_CHANNEL_VALUES)
         return [
-            f"""
-            WITH s AS (
-                {self._people_rows(p)}
-                UNION ALL
-                SELECT actor, kind, on_time, sum(n) AS n FROM _territory
-                WHERE kind = {KIND["filing"]} AND actor IS NOT NULL
-                GROUP BY ALL
-            ), r AS (
-                SELECT actor, count(*) AS n FROM {self._steps("dispatch")}
-                WHERE start_at >= $start AND start_at < $end
-                  AND actor IS NOT NULL AND returned_at < $end
-                GROUP BY actor
-            ), v AS (
-                SELECT actor, sum(n) AS n FROM _territory
-                WHERE kind = {KIND["filing"]} AND voided AND actor IS NOT NULL GROUP BY actor
-            )
-            SELECT 'actor' AS dim, s.actor AS k, {_counts_map(people)} AS m
-            FROM s LEFT JOIN r ON r.actor = s.actor LEFT JOIN v ON v.actor = s.actor
-            GROUP BY s.actor
-            """,
             f"""
             SELECT 'actor' AS dim, actor_user_id AS k, {_counts_map({"callbacks": "sum(n)"})} AS m
             FROM _callbacks WHERE by_place = 0 AND actor_user_id IS NOT NULL
