@@ -849,17 +849,20 @@ class ReportLists:
 # filters are on columns that are sorted or nearly sorted in the export (a deadline follows its
 # start by the step's limit), so DuckDB reads only the matching row groups.
 _TASK_COLUMNS = (
-    "case_id, department_id, subdistrict_id, community_id, department_tasks, end_at, "
-    "end_action, deadline, deadline_changes, deadline_before, suspended_at, extended_at, close_at"
+    "department_id, subdistrict_id, community_id, end_at, end_action, deadline, "
+    "deadline_changes, deadline_before, suspended_at, extended_at, close_at"
 )
 
 
-def _due_sql(settings: EvaluationSettings, source: str = "steps") -> str:
+def _due_sql(settings: EvaluationSettings, source: str = "steps", *, cases: bool = True) -> str:
     """Disposal tasks due in [$start, $end), as of $end, with their outcome.
 
-    Columns: case_id, department_id, subdistrict_id, community_id, dl0 (the deadline in force,
-    before grace), end_at (the disposal, if completed by the end), completed, on_time, closed.
+    Columns: (with ``cases``: case_id, department_tasks,) department_id, subdistrict_id,
+    community_id, dl0 (the deadline in force, before grace), end_at (the disposal, if completed
+    by the end), completed, on_time, closed. Without ``cases`` the two case columns are not
+    read (the tasks that are their own case).
     """
+    keys = "case_id, department_tasks, " if cases else ""
     grace = int(settings.on_time.grace_minutes)
     leave = "AND NOT suspended" if settings.suspended_leave_denominator else ""
     extension_ok = "TRUE" if settings.on_time.extended_counts_as_on_time else "NOT extended"
@@ -869,14 +872,14 @@ def _due_sql(settings: EvaluationSettings, source: str = "steps") -> str:
     )
     return f"""
     WITH t AS (
-        SELECT {_TASK_COLUMNS} FROM {source}
+        SELECT {keys}{_TASK_COLUMNS} FROM {source}
         WHERE task AND start_at >= $start AND start_at < $end
         UNION ALL
-        SELECT {_TASK_COLUMNS} FROM {source}
+        SELECT {keys}{_TASK_COLUMNS} FROM {source}
         WHERE task AND start_at < $start
           AND due_bound >= $start - INTERVAL {grace} MINUTE
     ), a AS (
-        SELECT case_id, department_id, subdistrict_id, community_id, department_tasks,
+        SELECT {keys}department_id, subdistrict_id, community_id,
                coalesce(end_at < $end, FALSE) AS ended,
                CASE WHEN ended THEN end_at END AS ended_at,
                CASE WHEN ended THEN end_action END AS ended_by,
@@ -893,8 +896,8 @@ def _due_sql(settings: EvaluationSettings, source: str = "steps") -> str:
                close_at < $end AS closed_by_end
         FROM t
     ), d AS (
-        SELECT case_id, department_id, subdistrict_id, community_id, department_tasks,
-               ended_at AS end_at, suspended, extended, closed_by_end,
+        SELECT {keys}department_id, subdistrict_id, community_id, ended_at AS end_at,
+               suspended, extended, closed_by_end,
                CASE WHEN ended THEN dl_last ELSE coalesce(dl_last, dl_known) END AS dl0,
                dl0 + INTERVAL {grace} MINUTE AS dl,
                coalesce(ended_by = 'dispose', FALSE) AS completed,
@@ -904,7 +907,7 @@ def _due_sql(settings: EvaluationSettings, source: str = "steps") -> str:
                coalesce(ended_by, '') NOT IN ('approve_return', 'approve_void') AS kept
         FROM a
     )
-    SELECT case_id, department_id, subdistrict_id, community_id, department_tasks, dl0, end_at,
+    SELECT {keys}department_id, subdistrict_id, community_id, dl0, end_at,
            completed, on_time, coalesce(closed_by_end, FALSE) AS closed
     FROM d
     WHERE kept {leave} AND settle >= $start AND settle < $end
@@ -1158,7 +1161,7 @@ class Engine:
         # case is its own case; the others are grouped by case first.
         # A task that is its department's only task of the case is its own case; the others
         # (``shared``: rework) are grouped by case first.
-        own = _due_sql(self.settings, self._steps(task=True, shared=False))
+        own = _due_sql(self.settings, self._steps(task=True, shared=False), cases=False)
         shared = _due_sql(self.settings, self._steps(task=True, shared=True))
         tasks = f"""
             FROM (
@@ -1169,12 +1172,14 @@ class Engine:
                 FROM ({own})
                 GROUP BY department_id, subdistrict_id, community_id
                 UNION ALL
-                SELECT department_id, subdistrict_id, community_id, count(*) AS n,
+                SELECT department_id, any_value(subdistrict_id) AS subdistrict_id,
+                       any_value(community_id) AS community_id, count(*) AS n,
                        sum(completed::INTEGER) AS n_done, sum(on_time::INTEGER) AS n_on_time,
                        1 AS n_cases, max(closed::INTEGER) AS n_closed,
                        max(closed::INTEGER) * min(on_time::INTEGER) AS n_closed_on_time
                 FROM ({shared})
-                GROUP BY department_id, subdistrict_id, community_id, case_id
+                -- a case's territory is the case's own: the same on each of its tasks
+                GROUP BY department_id, case_id
             )
         """
         blocks = [
