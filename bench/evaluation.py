@@ -164,8 +164,22 @@ def names() -> Names:
     return Names(units=units, people=people, classes=classes)
 
 
-def build(directory: Path, n_cases: int, month: str, seed: int, chunk: int = 1_000_000) -> int:
-    """Write cases_*.parquet and events_*.parquet; return the number of events."""
+def build(
+    directory: Path,
+    n_cases: int,
+    month: str,
+    seed: int,
+    chunk: int = 1_000_000,
+    *,
+    roaming: bool = False,
+) -> int:
+    """Write cases_*.parquet and events_*.parquet; return the number of events.
+
+    Each inspector patrols a responsibility grid (责任网格, DOMAIN.md section 6): the cells of a
+    community are dealt by serial into three parts, two parts to an inspector, and the case's
+    inspector is its cell's. ``roaming``: every case gets a random inspector instead (each
+    inspector reports from every cell of the city: far more inspector × cell beats).
+    """
     rng = np.random.default_rng(seed)
     ids = _ids()
     period = domain.month_period(month)
@@ -196,7 +210,11 @@ def build(directory: Path, n_cases: int, month: str, seed: int, chunk: int = 1_0
         sub = ids["subs"][com_index // COMS_PER_SUB]
         cell_serial = np.minimum(rng.geometric(0.08, n), CELLS_PER_COM)
         minor = np.minimum(rng.zipf(1.6, n), N_CLASSES).astype(np.int64)
-        inspector = rng.choice(ids["inspector"], n)
+        if roaming:
+            inspector = rng.choice(ids["inspector"], n)
+        else:
+            grid = (com_index * 3 + (cell_serial - 1) % 3) * N_INSP // (N_SUBS * COMS_PER_SUB * 3)
+            inspector = ids["inspector"][grid]
         state = np.zeros(n, dtype=np.int8)
         updated = reported[lo:hi].copy()
         channel = np.zeros(n, dtype=np.int8)
@@ -353,6 +371,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", type=int, default=10_000_000)
     parser.add_argument("--month", default="2026-10")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--roaming-inspectors",
+        action="store_true",
+        help="Give each case a random inspector instead of its cell's (no responsibility grids).",
+    )
     parser.add_argument("--dir", type=Path, default=None, help="Where to write the Parquet files.")
     parser.add_argument("--keep", action="store_true", help="Keep the generated files.")
     parser.add_argument(
@@ -382,7 +405,9 @@ def main(argv: list[str] | None = None) -> int:
             )  # type: ignore[index]
             print(f"reusing {directory}: {n_events:,} events")
         else:
-            n_events = build(directory, args.cases, args.month, args.seed)
+            n_events = build(
+                directory, args.cases, args.month, args.seed, roaming=args.roaming_inspectors
+            )
             print(
                 f"built {args.cases:,} cases and {n_events:,} events in "
                 f"{time.perf_counter() - t0:.1f} s ({directory})"
