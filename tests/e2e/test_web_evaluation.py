@@ -21,6 +21,7 @@ from tests.integration.evaluation.evaluation_october import October, build_octob
 from tests.world import World
 
 from cityloop.audit.models import AuditEntry
+from cityloop.cases.models import Case
 from cityloop.db.engine import Database
 from cityloop.evaluation import audit, domain, service
 from cityloop.evaluation.config import EvaluationSettings, Subject
@@ -222,6 +223,13 @@ def test_a_bad_month_shows_the_last_complete_one_with_a_message(
     default = client.get("/staff/evaluation")
     assert default.status_code == 200
     assert f'value="{latest}"' in default.text
+    # A year whose comparisons or end no date can hold is refused, here and in the API.
+    for far in ("0001-01", "9999-12"):
+        resp = client.get(f"/staff/evaluation?month={far}")
+        assert resp.status_code == 422, far
+        assert "年份须在 1970 至 2999 之间" in problem(resp.text)
+        assert client.get(f"/api/v1/evaluation/months/{far}/kpis").status_code == 422
+        assert client.get(f"/staff/evaluation/audits?month={far}").status_code == 422
 
 
 # --- settings ------------------------------------------------------------------------------------
@@ -295,6 +303,20 @@ def test_the_settings_form_round_trips_and_its_changes_take_effect(
         0.3,
         0.3,
         0.4,
+    ]
+    # "— remove —" drops the term even with its weight still typed; the rest make 1 again.
+    kept = settings_form(html)
+    removed = replace(
+        kept,
+        **{"composites__dispatcher__2__indicator": "", "composites__dispatcher__1__weight": "0.7"},
+    )
+    assert ("composites.dispatcher.2.weight", "0.4") in kept
+    saved = client.post("/staff/admin/evaluation", data=removed, follow_redirects=False)
+    assert saved.status_code == 303, problem(saved.text)
+    terms = service.get_settings(db.uow()).composites[Subject.DISPATCHER]
+    assert [(c.indicator, c.weight) for c in terms] == [
+        (now["composites"]["dispatcher"][0]["indicator"], 0.3),
+        (now["composites"]["dispatcher"][1]["indicator"], 0.7),
     ]
 
 
@@ -434,6 +456,13 @@ def test_an_audit_is_drawn_listed_and_decided_through_the_pages(
     assert "分配给您的抽查任务" in client.get("/staff").text  # the workbench points to them
     page = client.get("/staff/evaluation/audits/mine").text
     assert f'data-audit-item="{item.id}"' in page
+    # The card says where to check on site, even for an auditor who cannot open the case.
+    with db.uow().read() as uow:
+        case = uow.session.get(Case, item.case_id)
+        assert case is not None
+        where, what = case.address or "—", case.description
+    card = page.split(f'data-audit-item="{item.id}"', 1)[1].split("</section>", 1)[0]
+    assert f"<dd data-address>{where}</dd>" in card and what in card
     # A failure needs a reason: refused, nothing recorded.
     resp = client.post(
         f"/staff/evaluation/audits/items/{item.id}/outcome",
@@ -493,6 +522,8 @@ def test_draw_refusals_are_messages(
         ({"month": MONTH, "seed": "abc"}, "随机种子须为不超过 19 位的非负整数"),
         ({"month": MONTH, "seed": "99999999999999999999"}, "随机种子须为不超过 19 位的非负整数"),
         ({"month": "October", "seed": ""}, "月份格式为 YYYY-MM"),
+        ({"month": "2026-13", "seed": ""}, "月份格式为 YYYY-MM"),
+        ({"month": "0001-01", "seed": ""}, "年份须在 1970 至 2999 之间"),
     ]:
         resp = client.post("/staff/evaluation/audits", data={"csrf_token": token(page), **data})
         assert resp.status_code == 422, data

@@ -98,6 +98,7 @@ def draw(
         seed = secrets.randbits(62)
     if seed < 0:
         raise InvalidInput("the seed must not be negative", field="seed")
+    month = domain.parse_month_label(month)
     with uow:
         session = uow.session
         settings = load_setting(session, SETTINGS_KEY, EvaluationSettings)
@@ -294,7 +295,8 @@ def list_draws(uow: UnitOfWork, actor: Actor, month: str) -> list[AuditDrawPubli
 
 
 def my_items(uow: UnitOfWork, actor: Actor) -> list[AuditItemPublic]:
-    """The audits assigned to ``actor`` that still wait for an outcome."""
+    """The audits assigned to ``actor`` that still wait for an outcome, with where to check
+    them on site (address, cell, description): the auditor may have no access to the case."""
     with uow.read():
         session = uow.session
         rows = session.scalars(
@@ -302,7 +304,16 @@ def my_items(uow: UnitOfWork, actor: Actor) -> list[AuditItemPublic]:
             .where(AuditItem.auditor_user_id == actor.user_id, AuditItem.outcome.is_(None))
             .order_by(AuditItem.id)
         ).all()
-        return [_item_public(session, i) for i in rows]
+        out: list[AuditItemPublic] = []
+        for item in rows:
+            public = _item_public(session, item)
+            case = session.get(Case, item.case_id)
+            if case is not None:  # where to check on site
+                public.address = case.address
+                public.cell_code = case.cell_code
+                public.description = case.description
+            out.append(public)
+        return out
 
 
 def require_reader(actor: Actor) -> None:

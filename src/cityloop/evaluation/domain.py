@@ -14,7 +14,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Final, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from cityloop.errors import InvalidInput
@@ -376,9 +376,20 @@ def parse_month(text: str) -> tuple[int, int]:
     return year, month
 
 
+# The years a month asked for may fall in. Its comparisons (a year and a month before) and
+# its end (the next month) must stay within what dates can hold: "0001-01" would look a year
+# back to year 0.
+MONTH_YEARS: Final = (1970, 2999)
+
+
 def parse_month_label(text: str) -> str:
-    """A validated "YYYY-MM" label (zero-padded)."""
-    return month_label(*parse_month(text))
+    """A validated "YYYY-MM" label (zero-padded), of a year in ``MONTH_YEARS``."""
+    year, month = parse_month(text)
+    if not MONTH_YEARS[0] <= year <= MONTH_YEARS[1]:
+        raise InvalidInput(
+            f"month {text!r}: the year must be {MONTH_YEARS[0]}-{MONTH_YEARS[1]}", field="month"
+        )
+    return month_label(year, month)
 
 
 def shift_month(year: int, month: int, by: int) -> tuple[int, int]:
@@ -461,6 +472,7 @@ def pick_auditor(
 __all__ = [
     "DASH",
     "INDICATORS",
+    "MONTH_YEARS",
     "RATE_KEYS",
     "VOLUME_SCORE",
     "Indicator",

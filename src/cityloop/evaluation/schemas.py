@@ -119,6 +119,11 @@ class AuditItemPublic(BaseModel):
     outcome: str | None
     reason: str | None
     decided_at: dt.datetime | None
+    # Where to look, for the auditor's own items only (``audit.my_items``): an inspector drawn
+    # as auditor cannot open a case outside their scope, yet checks it on site.
+    address: str | None = None
+    cell_code: str | None = None
+    description: str | None = None
 
 
 class AuditDrawPublic(BaseModel):

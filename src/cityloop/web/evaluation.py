@@ -89,9 +89,17 @@ def _month(value: str, default: str, t: Translator) -> tuple[str, str | None]:
     if not value.strip():
         return default, None
     try:
-        return domain.parse_month_label(value), None
+        domain.parse_month(value)
     except InvalidInput:
         return default, t.gettext("Months are written YYYY-MM, for example 2026-10.")
+    try:
+        return domain.parse_month_label(value), None
+    except InvalidInput:
+        first, last = domain.MONTH_YEARS
+        return default, t.gettext("The year must be %(first)d to %(last)d.") % {
+            "first": first,
+            "last": last,
+        }
 
 
 def _days(start: dt.datetime, end: dt.datetime) -> str:
@@ -214,7 +222,7 @@ def audits_draw(
 ) -> Response:
     service.require_reader(actor)
     form = {"month": month, "seed": seed}
-    shown, _problem = _month(month, _default_month(uow), t)
+    shown, unreadable = _month(month, _default_month(uow), t)
     try:
         req = AuditDrawRequest(month=month.strip(), seed=_seed(seed, t))
         result = audit.draw(uow, actor, req.month, seed=req.seed)
@@ -235,7 +243,7 @@ def audits_draw(
             t,
             shown,
             status_code=exc.status_code,
-            problem=_draw_problem(t, exc),
+            problem=(unreadable if exc.field == "month" else None) or _draw_problem(t, exc),
             problem_detail=None if exc.status_code == 403 or exc.field else exc.message,
             form=form,
         )
@@ -435,7 +443,8 @@ def _get(data: Mapping[str, Any], path: str) -> Any:
 def settings_from_form(form: FormData, current: dict[str, Any]) -> dict[str, Any]:
     """The settings document the form describes, over the stored one (so a field the form does
     not show is kept). Values stay as typed: the settings model converts and names bad ones.
-    Rows whose every box is empty are dropped, which is how a term or a band is removed."""
+    A formula's row without an indicator ("— remove —" or a blank row) and a band's row whose
+    boxes are empty are dropped, which is how a term or a band is removed."""
     data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in current.items()}
     for path in SCALARS:
         value = form.get(path)
@@ -461,7 +470,7 @@ def settings_from_form(form: FormData, current: dict[str, Any]) -> dict[str, Any
             subject: [
                 {**row, "invert": bool(row.get("invert"))}
                 for _, row in sorted(by_index.items())
-                if row.get("indicator") or row.get("weight")
+                if row.get("indicator")
             ]
             for subject, by_index in rows.items()
         }

@@ -197,13 +197,17 @@ def lang_url(request: Request, lang: str) -> str:
     return f"{request.url.path}?{urlencode(params)}"
 
 
-def nav_length(items: list[NavItem]) -> int:
-    """How full the menu makes the desktop top bar (1180 px), so it can stay on one line: 0
-    fits, 1 leaves the role out, 2 also shows the logo without the brand name. Labels are
-    counted in half-ems (a Chinese character is two), plus padding per entry."""
-    width = sum(2 if ord(ch) >= 0x2E80 else 1 for item in items for ch in item.label)
-    width += 2 * len(items)
-    return 2 if width > 84 else 1 if width > 70 else 0
+def _half_ems(text: str) -> int:
+    return sum(2 if ord(ch) >= 0x2E80 else 1 for ch in text)
+
+
+def nav_length(items: list[NavItem], brand: str = "") -> int:
+    """How full the brand name and the menu make the desktop top bar (1180 px), so it can stay
+    on one line: 0 fits, 1 leaves the role out, 2 also shows the logo without the brand name.
+    Labels are counted in half-ems (a Chinese character is two), plus padding per entry. The
+    brand counts too: the English one is 14 half-ems longer than 数字城管平台."""
+    width = _half_ems(brand) + sum(_half_ems(item.label) + 2 for item in items)
+    return 2 if width > 96 else 1 if width > 82 else 0
 
 
 def page_context(request: Request, t: Translator) -> dict[str, Any]:
@@ -220,7 +224,7 @@ def page_context(request: Request, t: Translator) -> dict[str, Any]:
         "actor": actor,
         "csrf_token": csrf_token(request),
         "nav": nav,
-        "nav_length": nav_length(nav),
+        "nav_length": nav_length(nav, t.gettext("City Loop urban management")),
         "static": static_url,
         "has_route": lambda name: has_route(request, name),
         "url": request.app.url_path_for,
